@@ -1,0 +1,17 @@
+// The backward engine: walks the graph from a root in reverse topological order
+// (iteratively, with an explicit stack), accumulates gradients, sums broadcast
+// gradients back to each input's shape and checks every gradient's shape.
+#pragma once
+
+#include "core/tensor.hpp"
+
+namespace xgrad::autograd {
+
+// root.backward(grad, options) calls this. grad undefined means ones (root must
+// have one element).
+void run_backward(const Tensor& root, const Tensor& grad, BackwardOptions options);
+
+// Sums `grad` (shaped like a broadcast result) down to `shape`.
+Tensor sum_to_shape(const Tensor& grad, const Shape& shape);
+
+}  // namespace xgrad::autograd

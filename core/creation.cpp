@@ -1,0 +1,71 @@
+#include "core/creation.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace xgrad {
+
+namespace {
+Tensor finish(Tensor tensor, const TensorOptions& options) {
+  tensor.impl()->requires_grad = options.requires_grad;
+  return tensor;
+}
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions options) { return finish(make_tensor(shape, options.dtype, "empty"), options); }
+
+Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
+
+Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+
+Tensor full(const Shape& shape, double value, TensorOptions options) {
+  Tensor tensor = make_tensor(shape, options.dtype, "full");
+  dispatch(options.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    std::fill_n(tensor.data_ptr<T>(), tensor.numel(), static_cast<T>(value));
+  });
+  return finish(tensor, options);
+}
+
+Tensor rand(const Shape& shape, TensorOptions options) {
+  Tensor tensor = make_tensor(shape, options.dtype, "rand");
+  dispatch(options.dtype, [&](auto zero) {
+    random::fill_uniform(tensor.data_ptr<decltype(zero)>(), tensor.numel(), 0.0, 1.0);
+  });
+  return finish(tensor, options);
+}
+
+Tensor randn(const Shape& shape, TensorOptions options) {
+  Tensor tensor = make_tensor(shape, options.dtype, "randn");
+  dispatch(options.dtype, [&](auto zero) {
+    random::fill_normal(tensor.data_ptr<decltype(zero)>(), tensor.numel(), 0.0, 1.0);
+  });
+  return finish(tensor, options);
+}
+
+Tensor arange(double end, TensorOptions options) { return arange(0.0, end, 1.0, options); }
+
+Tensor arange(double start, double end, double step, TensorOptions options) {
+  XGRAD_CHECK(step != 0.0 && std::isfinite(step), "arange: step must be finite and non-zero, got {}", step);
+  XGRAD_CHECK(std::isfinite(start) && std::isfinite(end), "arange: start and end must be finite, got {} and {}",
+              start, end);
+  XGRAD_CHECK((end - start) / step < 9.0e18, "arange: range [{}, {}) with step {} has too many elements", start,
+              end, step);
+  const auto count = static_cast<std::int64_t>(std::max(0.0, std::ceil((end - start) / step)));
+  Tensor tensor = make_tensor({count}, options.dtype, "arange");
+  dispatch(options.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* data = tensor.data_ptr<T>();
+    for (std::int64_t i = 0; i < count; ++i) {
+      data[i] = static_cast<T>(start + static_cast<double>(i) * step);
+    }
+  });
+  return finish(tensor, options);
+}
+
+Tensor zeros_like(const Tensor& like) { return zeros(like.shape(), {.dtype = like.dtype()}); }
+Tensor ones_like(const Tensor& like) { return ones(like.shape(), {.dtype = like.dtype()}); }
+
+Tensor scalar_tensor(double value, TensorOptions options) { return full({}, value, options); }
+
+}  // namespace xgrad

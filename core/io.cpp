@@ -1,0 +1,180 @@
+// A strict .npy reader and writer. xtensor ships xt::load_npy, but it trusts the
+// header (a corrupted shape becomes a huge allocation) and its errors are not
+// xgrad::Error; this reader validates every field against the file first.
+#include "core/io.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <numeric>
+#include <string_view>
+#include <vector>
+
+#include "core/ops.hpp"
+
+namespace xgrad {
+
+namespace {
+
+constexpr char kMagic[] = "\x93NUMPY";
+constexpr std::size_t kMagicSize = 6;
+
+struct Header {
+  Dtype dtype = kFloat32;
+  bool fortran_order = false;
+  Shape shape;
+};
+
+// Value of 'key' in the header dict, as raw text up to the next top-level comma or brace.
+std::string_view dict_value(std::string_view dict, std::string_view key, const std::string& path) {
+  const std::string quoted_single = "'" + std::string(key) + "'";
+  const std::string quoted_double = "\"" + std::string(key) + "\"";
+  std::size_t pos = dict.find(quoted_single);
+  std::size_t key_size = quoted_single.size();
+  if (pos == std::string_view::npos) {
+    pos = dict.find(quoted_double);
+    key_size = quoted_double.size();
+  }
+  XGRAD_CHECK(pos != std::string_view::npos, "load_npy: '{}' has no '{}' entry in its header", path, key);
+  pos = dict.find(':', pos + key_size);
+  XGRAD_CHECK(pos != std::string_view::npos, "load_npy: '{}' has a malformed header (no ':' after '{}')", path, key);
+  ++pos;
+  while (pos < dict.size() && dict[pos] == ' ') ++pos;
+  std::size_t end = pos;
+  int depth = 0;
+  while (end < dict.size()) {
+    const char c = dict[end];
+    if (c == '(') ++depth;
+    if (c == ')') --depth;
+    if (depth < 0 || (depth == 0 && (c == ',' || c == '}'))) break;
+    ++end;
+  }
+  if (end < dict.size() && dict[end] == ')') ++end;
+  return dict.substr(pos, end - pos);
+}
+
+Header parse_header(std::string_view dict, const std::string& path) {
+  Header header;
+  XGRAD_CHECK(!dict.empty() && dict.front() == '{', "load_npy: '{}' has a malformed header (expected a dict)", path);
+  std::string_view descr = dict_value(dict, "descr", path);
+  if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"')) descr = descr.substr(1, descr.size() - 2);
+  if (descr == "<f4" || descr == "=f4") {
+    header.dtype = kFloat32;
+  } else if (descr == "<f8" || descr == "=f8") {
+    header.dtype = kFloat64;
+  } else {
+    fail("load_npy: '{}' holds dtype '{}'; xgrad reads little-endian float32 ('<f4') and float64 ('<f8')", path, descr);
+  }
+  const std::string_view order = dict_value(dict, "fortran_order", path);
+  XGRAD_CHECK(order == "False" || order == "True", "load_npy: '{}' has a malformed fortran_order '{}'", path, order);
+  header.fortran_order = order == "True";
+  std::string_view shape = dict_value(dict, "shape", path);
+  XGRAD_CHECK(shape.size() >= 2 && shape.front() == '(' && shape.back() == ')',
+              "load_npy: '{}' has a malformed shape '{}'", path, shape);
+  shape = shape.substr(1, shape.size() - 2);
+  std::size_t pos = 0;
+  while (pos < shape.size()) {
+    while (pos < shape.size() && (shape[pos] == ' ' || shape[pos] == ',')) ++pos;
+    if (pos >= shape.size()) break;
+    std::int64_t value = 0;
+    std::size_t digits = 0;
+    while (pos < shape.size() && shape[pos] >= '0' && shape[pos] <= '9') {
+      XGRAD_CHECK(value <= (INT64_MAX - 9) / 10, "load_npy: '{}' has a dimension too large in shape ({})", path, shape);
+      value = value * 10 + (shape[pos] - '0');
+      ++pos;
+      ++digits;
+    }
+    if (pos < shape.size() && shape[pos] == 'L') ++pos;  // Python 2 longs
+    XGRAD_CHECK(digits > 0 && (pos >= shape.size() || shape[pos] == ',' || shape[pos] == ' '),
+                "load_npy: '{}' has a malformed shape ({})", path, shape);
+    header.shape.push_back(value);
+    XGRAD_CHECK(header.shape.size() <= 64, "load_npy: '{}' has more than 64 dimensions", path);
+  }
+  return header;
+}
+
+}  // namespace
+
+Tensor load_npy(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  XGRAD_CHECK(file.is_open(), "load_npy: cannot open '{}' for reading", path);
+  file.seekg(0, std::ios::end);
+  const std::streamoff file_size = file.tellg();
+  file.seekg(0, std::ios::beg);
+  char preamble[10] = {};
+  XGRAD_CHECK(file_size >= 10 && file.read(preamble, 10),
+              "load_npy: '{}' is not a .npy file (too short: {} bytes)", path, file_size);
+  XGRAD_CHECK(std::memcmp(preamble, kMagic, kMagicSize) == 0, "load_npy: '{}' is not a .npy file (bad magic)", path);
+  const int major = static_cast<unsigned char>(preamble[6]);
+  std::uint64_t header_size = 0;
+  std::streamoff data_start = 0;
+  if (major == 1) {
+    header_size = static_cast<unsigned char>(preamble[8]) | (static_cast<unsigned char>(preamble[9]) << 8);
+    data_start = 10;
+  } else if (major == 2 || major == 3) {
+    char extra[2];
+    XGRAD_CHECK(file.read(extra, 2), "load_npy: '{}' is truncated in its header", path);
+    header_size = static_cast<unsigned char>(preamble[8]) | (static_cast<unsigned char>(preamble[9]) << 8) |
+                  (static_cast<std::uint64_t>(static_cast<unsigned char>(extra[0])) << 16) |
+                  (static_cast<std::uint64_t>(static_cast<unsigned char>(extra[1])) << 24);
+    data_start = 12;
+  } else {
+    fail("load_npy: '{}' has unsupported .npy format version {}", path, major);
+  }
+  XGRAD_CHECK(static_cast<std::uint64_t>(file_size - data_start) >= header_size,
+              "load_npy: '{}' is truncated (header of {} bytes, file of {} bytes)", path, header_size, file_size);
+  std::string dict(header_size, '\0');
+  XGRAD_CHECK(file.read(dict.data(), static_cast<std::streamsize>(header_size)), "load_npy: '{}' is truncated in its header",
+              path);
+  const Header header = parse_header(dict, path);
+  const std::int64_t numel = checked_numel(header.shape, "load_npy");
+  const std::uint64_t available = static_cast<std::uint64_t>(file_size - data_start) - header_size;
+  const std::uint64_t needed = static_cast<std::uint64_t>(numel) * element_size(header.dtype);
+  XGRAD_CHECK(numel == 0 || (needed / element_size(header.dtype) == static_cast<std::uint64_t>(numel) && available >= needed),
+              "load_npy: '{}' is truncated: shape {} of {} needs {} bytes of data, the file has {}", path, header.shape,
+              header.dtype, needed, available);
+  Shape stored = header.shape;
+  if (header.fortran_order) std::reverse(stored.begin(), stored.end());
+  Tensor out = make_tensor(stored, header.dtype, "load_npy");
+  if (needed > 0) {
+    XGRAD_CHECK(file.read(static_cast<char*>(out.impl()->storage->data()), static_cast<std::streamsize>(needed)),
+                "load_npy: '{}' could not be read completely", path);
+  }
+  if (header.fortran_order && stored.size() > 1) {
+    std::vector<std::int64_t> reversed(stored.size());
+    std::iota(reversed.rbegin(), reversed.rend(), 0);
+    out = permute(out, reversed);
+  }
+  return out;
+}
+
+void save_npy(const std::string& path, const Tensor& tensor) {
+  XGRAD_CHECK(tensor.defined(), "save_npy: cannot save an undefined tensor to '{}'", path);
+  const Shape& shape = tensor.shape();
+  std::string shape_text = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) shape_text += fmt::format("{}, ", shape[i]);
+  if (shape.size() > 1) shape_text.resize(shape_text.size() - 2);
+  if (shape.size() == 1) shape_text.resize(shape_text.size() - 1);
+  shape_text += ")";
+  std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+                                 tensor.dtype() == kFloat32 ? "<f4" : "<f8", shape_text);
+  // Pad with spaces so the data starts on a 64-byte boundary; the header ends with '\n'.
+  const std::size_t total = 10 + dict.size() + 1;
+  dict.append((64 - total % 64) % 64, ' ');
+  dict += '\n';
+  XGRAD_CHECK(dict.size() <= 65535, "save_npy: shape {} makes a header too long for .npy version 1.0", shape);
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  XGRAD_CHECK(file.is_open(), "save_npy: cannot open '{}' for writing", path);
+  file.write(kMagic, kMagicSize);
+  const char version[2] = {1, 0};
+  file.write(version, 2);
+  const char size[2] = {static_cast<char>(dict.size() & 0xff), static_cast<char>(dict.size() >> 8)};
+  file.write(size, 2);
+  file.write(dict.data(), static_cast<std::streamsize>(dict.size()));
+  file.write(static_cast<const char*>(tensor.impl()->storage->data()),
+             static_cast<std::streamsize>(tensor.numel() * static_cast<std::int64_t>(element_size(tensor.dtype()))));
+  file.flush();
+  XGRAD_CHECK(file.good(), "save_npy: writing '{}' failed (disk full or I/O error?)", path);
+}
+
+}  // namespace xgrad

@@ -1,0 +1,274 @@
+// Elementwise ops. Each op is one function: the forward computation, then the
+// backward lambda right below it, with the derivative it implements in a comment.
+#include <cmath>
+
+#include "autograd/node.hpp"
+#include "core/creation.hpp"
+#include "core/ops.hpp"
+#include "core/ops/loops.hpp"
+
+namespace xgrad {
+
+using autograd::NeedsGrad;
+using autograd::record;
+
+namespace {
+
+void check_operand(const Tensor& t, const char* op) {
+  XGRAD_CHECK(t.defined(), "{}: an operand is an undefined tensor", op);
+}
+
+// out = f(a) elementwise; f is a generic lambda over float or double.
+template <class F>
+Tensor map(const Tensor& a, const char* op, F f) {
+  check_operand(a, op);
+  Tensor out = make_tensor(a.shape(), a.dtype(), op);
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    detail::unary_loop(a.data_ptr<T>(), out.data_ptr<T>(), a.numel(), [&](T x) { return static_cast<T>(f(x)); });
+  });
+  return out;
+}
+
+// out = f(a, b) elementwise with broadcasting.
+template <class F>
+Tensor map2(const Tensor& a, const Tensor& b, const char* op, F f) {
+  check_operand(a, op);
+  check_operand(b, op);
+  XGRAD_CHECK(a.dtype() == b.dtype(), "{}: operands have different dtypes ({} {} and {} {}); convert one with .to()",
+              op, a.dtype(), a.shape(), b.dtype(), b.shape());
+  const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = make_tensor(out_shape, a.dtype(), op);
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    detail::binary_loop(a.data_ptr<T>(), a.shape(), b.data_ptr<T>(), b.shape(), out.data_ptr<T>(), out_shape,
+                        [&](T x, T y) { return static_cast<T>(f(x, y)); });
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = map2(a, b, "add", [](auto x, auto y) { return x + y; });
+  return record("AddBackward", out, {a, b}, [](const Tensor& g, const NeedsGrad&) {
+    // d(a+b)/da = 1, d(a+b)/db = 1 (the engine sums broadcast dims away)
+    return std::vector<Tensor>{g, g};
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = map2(a, b, "sub", [](auto x, auto y) { return x - y; });
+  return record("SubBackward", out, {a, b}, [](const Tensor& g, const NeedsGrad& needs) {
+    // d(a-b)/da = 1, d(a-b)/db = -1
+    return std::vector<Tensor>{g, needs[1] ? neg(g) : Tensor()};
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = map2(a, b, "mul", [](auto x, auto y) { return x * y; });
+  return record("MulBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+    // d(a*b)/da = b, d(a*b)/db = a
+    return std::vector<Tensor>{needs[0] ? mul(g, b) : Tensor(), needs[1] ? mul(g, a) : Tensor()};
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = map2(a, b, "div", [](auto x, auto y) { return x / y; });
+  return record("DivBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+    Tensor grad_a = needs[0] ? div(g, b) : Tensor();
+    Tensor grad_b = needs[1] ? neg(div(mul(g, a), mul(b, b))) : Tensor();
+    return std::vector<Tensor>{grad_a, grad_b};
+  });
+}
+
+Tensor neg(const Tensor& a) {
+  Tensor out = map(a, "neg", [](auto x) { return -x; });
+  return record("NegBackward", out, {a}, [](const Tensor& g, const NeedsGrad&) {
+    // d(-a)/da = -1
+    return std::vector<Tensor>{neg(g)};
+  });
+}
+
+Tensor add(const Tensor& a, double b) {
+  Tensor out = map(a, "add", [b](auto x) { return x + static_cast<decltype(x)>(b); });
+  return record("AddBackward", out, {a}, [](const Tensor& g, const NeedsGrad&) {
+    // d(a+c)/da = 1
+    return std::vector<Tensor>{g};
+  });
+}
+
+Tensor mul(const Tensor& a, double b) {
+  Tensor out = map(a, "mul", [b](auto x) { return x * static_cast<decltype(x)>(b); });
+  return record("MulBackward", out, {a}, [b](const Tensor& g, const NeedsGrad&) {
+    // d(a*c)/da = c
+    return std::vector<Tensor>{mul(g, b)};
+  });
+}
+
+Tensor rsub(const Tensor& a, double b) {
+  Tensor out = map(a, "rsub", [b](auto x) { return static_cast<decltype(x)>(b) - x; });
+  return record("RsubBackward", out, {a}, [](const Tensor& g, const NeedsGrad&) {
+    // d(c-a)/da = -1
+    return std::vector<Tensor>{neg(g)};
+  });
+}
+
+Tensor rdiv(const Tensor& a, double b) {
+  Tensor out = map(a, "rdiv", [b](auto x) { return static_cast<decltype(x)>(b) / x; });
+  return record("RdivBackward", out, {a}, [a = a.detach(), b](const Tensor& g, const NeedsGrad&) {
+    // d(c/a)/da = -c/a^2
+    return std::vector<Tensor>{mul(div(g, mul(a, a)), -b)};
+  });
+}
+
+namespace {
+Tensor div_scalar(const Tensor& a, double b) {
+  Tensor out = map(a, "div", [b](auto x) { return x / static_cast<decltype(x)>(b); });
+  return record("DivBackward", out, {a}, [b](const Tensor& g, const NeedsGrad&) {
+    // d(a/c)/da = 1/c
+    return std::vector<Tensor>{map(g, "div", [b](auto x) { return x / static_cast<decltype(x)>(b); })};
+  });
+}
+}  // namespace
+
+Tensor pow(const Tensor& a, double exponent) {
+  Tensor out = map(a, "pow", [exponent](auto x) { return std::pow(x, static_cast<decltype(x)>(exponent)); });
+  return record("PowBackward", out, {a}, [a = a.detach(), exponent](const Tensor& g, const NeedsGrad&) {
+    // d(a^e)/da = e * a^(e-1)  (zero when e == 0, as PyTorch)
+    if (exponent == 0.0) {
+      return std::vector<Tensor>{zeros_like(g)};
+    }
+    Tensor local = map(a, "pow_backward", [exponent](auto x) {
+      using T = decltype(x);
+      return static_cast<T>(exponent) * std::pow(x, static_cast<T>(exponent - 1.0));
+    });
+    return std::vector<Tensor>{mul(g, local)};
+  });
+}
+
+Tensor exp(const Tensor& a) {
+  Tensor out = map(a, "exp", [](auto x) { return std::exp(x); });
+  return record("ExpBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+    // d(e^a)/da = e^a
+    return std::vector<Tensor>{mul(g, out)};
+  });
+}
+
+Tensor log(const Tensor& a) {
+  Tensor out = map(a, "log", [](auto x) { return std::log(x); });
+  return record("LogBackward", out, {a}, [a = a.detach()](const Tensor& g, const NeedsGrad&) {
+    // d(log a)/da = 1/a
+    return std::vector<Tensor>{div(g, a)};
+  });
+}
+
+Tensor tanh(const Tensor& a) {
+  Tensor out = map(a, "tanh", [](auto x) { return std::tanh(x); });
+  return record("TanhBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+    // d(tanh a)/da = 1 - tanh(a)^2
+    return std::vector<Tensor>{map2(g, out, "tanh_backward", [](auto gv, auto y) { return gv * (1 - y * y); })};
+  });
+}
+
+Tensor sigmoid(const Tensor& a) {
+  // 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) otherwise: no overflow for large |x|.
+  Tensor out = map(a, "sigmoid", [](auto x) {
+    using T = decltype(x);
+    if (x >= 0) {
+      return T(1) / (T(1) + std::exp(-x));
+    }
+    const T e = std::exp(x);
+    return e / (T(1) + e);
+  });
+  return record("SigmoidBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+    // d(sigmoid a)/da = s * (1 - s)
+    return std::vector<Tensor>{map2(g, out, "sigmoid_backward", [](auto gv, auto s) { return gv * s * (1 - s); })};
+  });
+}
+
+Tensor relu(const Tensor& a) {
+  Tensor out = map(a, "relu", [](auto x) { return x > 0 ? x : decltype(x)(0); });
+  return record("ReluBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+    // d(max(a, 0))/da = 1 where a > 0, else 0
+    return std::vector<Tensor>{map2(g, out, "relu_backward", [](auto gv, auto y) { return y > 0 ? gv : decltype(gv)(0); })};
+  });
+}
+
+Tensor sqrt(const Tensor& a) {
+  Tensor out = map(a, "sqrt", [](auto x) { return std::sqrt(x); });
+  return record("SqrtBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+    // d(sqrt a)/da = 1 / (2 sqrt a)
+    return std::vector<Tensor>{map2(g, out, "sqrt_backward", [](auto gv, auto y) { return gv / (2 * y); })};
+  });
+}
+
+Tensor abs(const Tensor& a) {
+  Tensor out = map(a, "abs", [](auto x) { return std::abs(x); });
+  return record("AbsBackward", out, {a}, [a = a.detach()](const Tensor& g, const NeedsGrad&) {
+    // d|a|/da = sign(a), with sign(0) = 0 as PyTorch
+    return std::vector<Tensor>{map2(g, a, "abs_backward", [](auto gv, auto x) {
+      using T = decltype(gv);
+      return x > 0 ? gv : (x < 0 ? -gv : T(0));
+    })};
+  });
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor out = map2(a, b, "maximum", [](auto x, auto y) { return x > y ? x : y; });
+  return record("MaximumBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+    // The larger input gets the gradient; ties split it evenly (PyTorch's rule).
+    auto share = [](auto x, auto y) {
+      using T = decltype(x);
+      return x > y ? T(1) : (x == y ? T(0.5) : T(0));
+    };
+    Tensor grad_a = needs[0] ? mul(g, map2(a, b, "maximum_backward", share)) : Tensor();
+    Tensor grad_b = needs[1] ? mul(g, map2(b, a, "maximum_backward", share)) : Tensor();
+    return std::vector<Tensor>{grad_a, grad_b};
+  });
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor out = map2(a, b, "minimum", [](auto x, auto y) { return x < y ? x : y; });
+  return record("MinimumBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+    // The smaller input gets the gradient; ties split it evenly.
+    auto share = [](auto x, auto y) {
+      using T = decltype(x);
+      return x < y ? T(1) : (x == y ? T(0.5) : T(0));
+    };
+    Tensor grad_a = needs[0] ? mul(g, map2(a, b, "minimum_backward", share)) : Tensor();
+    Tensor grad_b = needs[1] ? mul(g, map2(b, a, "minimum_backward", share)) : Tensor();
+    return std::vector<Tensor>{grad_a, grad_b};
+  });
+}
+
+Tensor clamp(const Tensor& a, double low, double high) {
+  XGRAD_CHECK(!(low > high), "clamp: low ({}) is greater than high ({})", low, high);
+  Tensor out = map(a, "clamp", [low, high](auto x) {
+    using T = decltype(x);
+    return std::min(std::max(x, static_cast<T>(low)), static_cast<T>(high));
+  });
+  return record("ClampBackward", out, {a}, [a = a.detach(), low, high](const Tensor& g, const NeedsGrad&) {
+    // 1 inside [low, high], 0 where clamped
+    return std::vector<Tensor>{map2(g, a, "clamp_backward", [low, high](auto gv, auto x) {
+      using T = decltype(gv);
+      return x >= static_cast<T>(low) && x <= static_cast<T>(high) ? gv : T(0);
+    })};
+  });
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, double b) { return div_scalar(a, b); }
+Tensor operator+(double a, const Tensor& b) { return add(b, a); }
+Tensor operator-(double a, const Tensor& b) { return rsub(b, a); }
+Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
+Tensor operator/(double a, const Tensor& b) { return rdiv(b, a); }
+
+}  // namespace xgrad

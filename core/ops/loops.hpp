@@ -1,0 +1,88 @@
+// Internal: the loops that elementwise ops run over raw pointers, with NumPy
+// broadcasting. Not part of the public API.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace xgrad::detail {
+
+// Strides (in elements) for reading `shape` broadcast to `out_shape`: 0 where
+// the input is broadcast along a dimension.
+inline Shape broadcast_strides(const Shape& shape, const Shape& out_shape) {
+  Shape strides(out_shape.size(), 0);
+  const Shape own = contiguous_strides(shape);
+  const std::size_t lead = out_shape.size() - shape.size();
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    strides[lead + i] = shape[i] == 1 ? 0 : own[i];
+  }
+  return strides;
+}
+
+// out[i] = f(a[i]) over a contiguous buffer.
+template <class T, class F>
+void unary_loop(const T* a, T* out, std::int64_t n, F f) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    out[i] = f(a[i]);
+  }
+}
+
+// out = f(a, b) with broadcasting; out has shape out_shape. Fast paths for equal
+// shapes and scalars; otherwise an odometer over all but the last dimension.
+template <class T, class F>
+void binary_loop(const T* a, const Shape& a_shape, const T* b, const Shape& b_shape, T* out, const Shape& out_shape,
+                 F f) {
+  std::int64_t n = 1;
+  for (std::int64_t extent : out_shape) {
+    n *= extent;
+  }
+  if (n == 0) {
+    return;
+  }
+  std::int64_t a_numel = 1, b_numel = 1;
+  for (std::int64_t extent : a_shape) a_numel *= extent;
+  for (std::int64_t extent : b_shape) b_numel *= extent;
+  if (a_numel == n && b_numel == n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+    return;
+  }
+  if (b_numel == 1 && a_numel == n) {
+    const T bv = b[0];
+    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], bv);
+    return;
+  }
+  if (a_numel == 1 && b_numel == n) {
+    const T av = a[0];
+    for (std::int64_t i = 0; i < n; ++i) out[i] = f(av, b[i]);
+    return;
+  }
+  const Shape sa = broadcast_strides(a_shape, out_shape);
+  const Shape sb = broadcast_strides(b_shape, out_shape);
+  const auto rank = static_cast<std::int64_t>(out_shape.size());
+  const std::int64_t inner = out_shape[rank - 1];
+  const std::int64_t ia = sa[rank - 1], ib = sb[rank - 1];
+  std::vector<std::int64_t> index(rank, 0);
+  std::int64_t offset_a = 0, offset_b = 0;
+  for (std::int64_t done = 0; done < n; done += inner) {
+    T* o = out + done;
+    for (std::int64_t j = 0; j < inner; ++j) {
+      o[j] = f(a[offset_a + j * ia], b[offset_b + j * ib]);
+    }
+    // Advance the odometer over dimensions rank-2 .. 0.
+    for (std::int64_t d = rank - 2; d >= 0; --d) {
+      ++index[d];
+      offset_a += sa[d];
+      offset_b += sb[d];
+      if (index[d] < out_shape[d]) {
+        break;
+      }
+      offset_a -= sa[d] * out_shape[d];
+      offset_b -= sb[d] * out_shape[d];
+      index[d] = 0;
+    }
+  }
+}
+
+}  // namespace xgrad::detail

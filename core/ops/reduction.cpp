@@ -1,0 +1,175 @@
+// Reductions: sum, mean and max over all elements or chosen dims.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "autograd/node.hpp"
+#include "core/creation.hpp"
+#include "core/ops.hpp"
+
+namespace xgrad {
+
+using autograd::NeedsGrad;
+using autograd::record;
+
+namespace {
+
+// Sorted, unique, non-negative dims; an empty list means every dim (as PyTorch's dim=[]).
+std::vector<std::int64_t> reduced_dims(const Tensor& a, const std::vector<std::int64_t>& dims, const char* op) {
+  const std::int64_t rank = a.dim();
+  std::vector<bool> chosen(std::max<std::int64_t>(rank, 1), false);
+  std::vector<std::int64_t> out;
+  if (dims.empty()) {
+    for (std::int64_t d = 0; d < rank; ++d) out.push_back(d);
+    return out;
+  }
+  for (std::int64_t dim : dims) {
+    const std::int64_t d = normalize_dim(dim, rank, op);
+    XGRAD_CHECK(!chosen[d], "{}: dim {} appears more than once in dims {}", op, d, dims);
+    chosen[d] = true;
+    if (rank > 0) out.push_back(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Shape keepdim_shape(const Shape& shape, const std::vector<std::int64_t>& dims) {
+  Shape out = shape;
+  for (std::int64_t d : dims) out[d] = 1;
+  return out;
+}
+
+Shape dropped_shape(const Shape& shape, const std::vector<std::int64_t>& dims) {
+  Shape out;
+  for (std::int64_t d = 0; d < static_cast<std::int64_t>(shape.size()); ++d) {
+    if (std::find(dims.begin(), dims.end(), d) == dims.end()) out.push_back(shape[d]);
+  }
+  return out;
+}
+
+// Sums `a` over `dims` into a tensor of keepdim shape. float32 accumulates in
+// double, so long sums stay accurate.
+Tensor sum_keepdim(const Tensor& a, const std::vector<std::int64_t>& dims) {
+  const Shape out_shape = keepdim_shape(a.shape(), dims);
+  Tensor out = zeros(out_shape, {.dtype = a.dtype()});
+  const std::int64_t n = a.numel();
+  if (n == 0) return out;
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = a.data_ptr<T>();
+    const auto rank = static_cast<std::int64_t>(out_shape.size());
+    if (rank == 0) {
+      double total = 0;
+      for (std::int64_t i = 0; i < n; ++i) total += in[i];
+      out.data_ptr<T>()[0] = static_cast<T>(total);
+      return;
+    }
+    const Shape& shape = a.shape();
+    Shape out_strides = contiguous_strides(out_shape);
+    for (std::int64_t d : dims) out_strides[d] = 0;
+    std::vector<double> acc(static_cast<std::size_t>(out.numel()), 0.0);
+    const std::int64_t inner = shape[rank - 1];
+    const std::int64_t inner_stride = out_strides[rank - 1];
+    std::vector<std::int64_t> index(rank, 0);
+    std::int64_t offset = 0;
+    for (std::int64_t done = 0; done < n; done += inner) {
+      const T* row = in + done;
+      if (inner_stride == 0) {
+        double s = 0;
+        for (std::int64_t j = 0; j < inner; ++j) s += row[j];
+        acc[offset] += s;
+      } else {
+        for (std::int64_t j = 0; j < inner; ++j) acc[offset + j] += row[j];
+      }
+      for (std::int64_t d = rank - 2; d >= 0; --d) {
+        ++index[d];
+        offset += out_strides[d];
+        if (index[d] < shape[d]) break;
+        offset -= out_strides[d] * shape[d];
+        index[d] = 0;
+      }
+    }
+    T* o = out.data_ptr<T>();
+    for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<T>(acc[i]);
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+  XGRAD_CHECK(a.defined(), "sum: called on an undefined tensor");
+  const std::vector<std::int64_t> reduce = reduced_dims(a, dims, "sum");
+  Tensor summed = sum_keepdim(a, reduce);
+  Tensor out = keepdim ? summed : make_tensor(summed.impl()->storage, dropped_shape(a.shape(), reduce));
+  return record("SumBackward", out, {a}, [shape = a.shape(), reduce](const Tensor& g, const NeedsGrad&) {
+    // d(sum a)/da_i = 1: the output gradient is repeated over the summed dims
+    return std::vector<Tensor>{broadcast_to(g.reshape(keepdim_shape(shape, reduce)), shape)};
+  });
+}
+
+Tensor sum(const Tensor& a) { return sum(a, {}, false); }
+
+Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+  XGRAD_CHECK(a.defined(), "mean: called on an undefined tensor");
+  std::int64_t count = 1;
+  for (std::int64_t d : reduced_dims(a, dims, "mean")) count *= a.shape()[d];
+  // mean = sum / count (composite: its gradient comes from sum's and div's)
+  return sum(a, dims, keepdim) / static_cast<double>(count);
+}
+
+Tensor mean(const Tensor& a) { return mean(a, {}, false); }
+
+std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim) {
+  XGRAD_CHECK(a.defined(), "max: called on an undefined tensor");
+  const std::int64_t d = normalize_dim(dim, a.dim(), "max");
+  const Shape& shape = a.shape();
+  const std::int64_t extent = a.dim() == 0 ? 1 : shape[d];
+  XGRAD_CHECK(extent > 0, "max: cannot reduce over dimension {} of size 0 (input shape {})", d, shape);
+  std::int64_t outer = 1, inner = 1;
+  for (std::int64_t i = 0; i < d; ++i) outer *= shape[i];
+  for (std::int64_t i = d + 1; i < a.dim(); ++i) inner *= shape[i];
+  const Shape kept = a.dim() == 0 ? Shape{} : keepdim_shape(shape, {d});
+  const Shape out_shape = (keepdim || a.dim() == 0) ? kept : dropped_shape(shape, {d});
+  Tensor values = make_tensor(out_shape, a.dtype(), "max");
+  Tensor indices = make_tensor(out_shape, a.dtype(), "max");
+  auto positions = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(outer * inner));
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = a.data_ptr<T>();
+    T* v = values.data_ptr<T>();
+    T* ix = indices.data_ptr<T>();
+    for (std::int64_t o = 0; o < outer; ++o) {
+      for (std::int64_t i = 0; i < inner; ++i) {
+        const T* column = in + o * extent * inner + i;
+        std::int64_t best = 0;
+        for (std::int64_t k = 1; k < extent; ++k) {
+          // NaN wins (propagates), as in PyTorch.
+          if (column[k * inner] > column[best * inner] || (std::isnan(column[k * inner]) && !std::isnan(column[best * inner]))) best = k;
+        }
+        v[o * inner + i] = column[best * inner];
+        ix[o * inner + i] = static_cast<T>(best);
+        (*positions)[o * inner + i] = best;
+      }
+    }
+  });
+  values = record("MaxBackward", values, {a},
+                  [shape, positions, outer, extent, inner](const Tensor& g, const NeedsGrad&) {
+                    // The gradient goes to the chosen element of each slice.
+                    Tensor grad = zeros(shape, {.dtype = g.dtype()});
+                    dispatch(g.dtype(), [&](auto zero) {
+                      using T = decltype(zero);
+                      const T* gv = g.data_ptr<T>();
+                      T* out = grad.data_ptr<T>();
+                      for (std::int64_t o = 0; o < outer; ++o) {
+                        for (std::int64_t i = 0; i < inner; ++i) {
+                          out[(o * extent + (*positions)[o * inner + i]) * inner + i] += gv[o * inner + i];
+                        }
+                      }
+                    });
+                    return std::vector<Tensor>{grad};
+                  });
+  return {values, indices};
+}
+
+}  // namespace xgrad

@@ -1,0 +1,178 @@
+// Printing, following PyTorch's repr: `tensor([[1.5000, 2.0000]], requires_grad=True)`.
+// All elements share one format (integers "1.", fixed "1.5000", or scientific
+// "1.0000e-05", chosen as PyTorch chooses), padded to one width. Tensors of more
+// than 1000 elements show the first and last three entries of each dim.
+#include <algorithm>
+#include <cmath>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace xgrad {
+
+namespace {
+
+constexpr std::int64_t kSummarizeAbove = 1000;
+constexpr std::int64_t kEdgeItems = 3;
+constexpr std::size_t kLineWidth = 80;
+
+enum class Style { Integer, Fixed, Scientific };
+
+struct Formatter {
+  Style style = Style::Fixed;
+  std::size_t width = 0;
+
+  std::string raw(double v) const {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    switch (style) {
+      case Style::Integer: return fmt::format("{:.0f}.", v);
+      case Style::Scientific: return fmt::format("{:.4e}", v);
+      default: return fmt::format("{:.4f}", v);
+    }
+  }
+  std::string operator()(double v) const {
+    std::string s = raw(v);
+    return std::string(width > s.size() ? width - s.size() : 0, ' ') + s;
+  }
+};
+
+Formatter choose_format(const std::vector<double>& values) {
+  Formatter f;
+  std::vector<double> finite;
+  for (double v : values)
+    if (std::isfinite(v)) finite.push_back(v);
+  if (!finite.empty()) {
+    const bool integral = std::all_of(finite.begin(), finite.end(), [](double v) { return std::nearbyint(v) == v; });
+    double max_abs = 0, min_abs = INFINITY;
+    for (double v : finite) {
+      const double a = std::abs(v);
+      if (a != 0) min_abs = std::min(min_abs, a);
+      max_abs = std::max(max_abs, a);
+    }
+    if (integral) {
+      f.style = max_abs > 1e8 ? Style::Scientific : Style::Integer;
+    } else if (max_abs > 1e8 || (min_abs != INFINITY && (min_abs < 1e-4 || max_abs / min_abs > 1000.0))) {
+      f.style = Style::Scientific;
+    }
+  }
+  for (double v : values) f.width = std::max(f.width, f.raw(v).size());
+  return f;
+}
+
+struct Printer {
+  const Shape& shape;
+  Shape strides;
+  bool summarize;
+  std::vector<double> values;  // all elements, as double
+  Formatter format;
+
+  // Indices shown along a dim of size n (with -1 marking the "..." gap).
+  std::vector<std::int64_t> shown(std::int64_t n) const {
+    std::vector<std::int64_t> idx;
+    if (summarize && n > 2 * kEdgeItems) {
+      for (std::int64_t i = 0; i < kEdgeItems; ++i) idx.push_back(i);
+      idx.push_back(-1);
+      for (std::int64_t i = n - kEdgeItems; i < n; ++i) idx.push_back(i);
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) idx.push_back(i);
+    }
+    return idx;
+  }
+
+  // Writes the sub-tensor at `offset` starting at `dim`; `indent` is the column
+  // where this bracket opens.
+  void write(std::string& out, std::int64_t dim, std::int64_t offset, std::size_t indent) const {
+    const auto rank = static_cast<std::int64_t>(shape.size());
+    out += '[';
+    const std::vector<std::int64_t> idx = shown(shape[dim]);
+    if (dim == rank - 1) {
+      const std::size_t per_line = std::max<std::size_t>(1, (kLineWidth - indent - 1) / (format.width + 2));
+      std::size_t on_line = 0;
+      for (std::size_t i = 0; i < idx.size(); ++i) {
+        if (i > 0) {
+          out += ',';
+          if (on_line == per_line) {
+            out += '\n' + std::string(indent + 1, ' ');
+            on_line = 0;
+          } else {
+            out += ' ';
+          }
+        }
+        out += idx[i] < 0 ? std::string("...") : format(values[offset + idx[i]]);
+        ++on_line;
+      }
+    } else {
+      const std::string gap = std::string(static_cast<std::size_t>(rank - dim - 1), '\n') + std::string(indent + 1, ' ');
+      for (std::size_t i = 0; i < idx.size(); ++i) {
+        if (i > 0) out += ',' + gap;
+        if (idx[i] < 0) {
+          out += "...";
+        } else {
+          write(out, dim + 1, offset + idx[i] * strides[dim], indent + 1);
+        }
+      }
+    }
+    out += ']';
+  }
+};
+
+}  // namespace
+
+std::string to_string(const Tensor& tensor) {
+  if (!tensor.defined()) return "[ undefined Tensor ]";
+  const Shape& shape = tensor.shape();
+  const std::int64_t n = tensor.numel();
+  std::vector<double> values(static_cast<std::size_t>(n));
+  dispatch(tensor.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* data = tensor.data_ptr<T>();
+    for (std::int64_t i = 0; i < n; ++i) values[i] = data[i];
+  });
+  const bool summarize = n > kSummarizeAbove;
+  std::string out = "tensor(";
+  std::vector<std::string> suffixes;
+  if (shape.empty()) {
+    out += choose_format(values).raw(values[0]);  // a 0-dim tensor: the bare value
+  } else if (n == 0) {
+    out += "[]";
+    suffixes.push_back(fmt::format("size=({}{})", fmt::join(shape, ", "), shape.size() == 1 ? "," : ""));
+  } else {
+    Printer printer{shape, contiguous_strides(shape), summarize, {}, {}};
+    // Choose the format from the elements that will be shown.
+    if (summarize) {
+      std::vector<double> visible;
+      std::vector<std::int64_t> index(shape.size(), 0);
+      for (std::int64_t i = 0; i < n; ++i) {
+        bool edge = true;
+        std::int64_t rest = i;
+        for (std::int64_t d = static_cast<std::int64_t>(shape.size()) - 1; d >= 0; --d) {
+          const std::int64_t k = rest % shape[d];
+          rest /= shape[d];
+          if (shape[d] > 2 * kEdgeItems && k >= kEdgeItems && k < shape[d] - kEdgeItems) edge = false;
+        }
+        if (edge) visible.push_back(values[i]);
+      }
+      printer.format = choose_format(visible);
+      suffixes.push_back(fmt::format("size=({}{})", fmt::join(shape, ", "), shape.size() == 1 ? "," : ""));
+    } else {
+      printer.format = choose_format(values);
+    }
+    printer.values = std::move(values);
+    printer.write(out, 0, 0, 7);
+  }
+  if (tensor.dtype() != kFloat32) suffixes.push_back(fmt::format("dtype={}", tensor.dtype()));
+  if (tensor.grad_fn()) {
+    suffixes.push_back(fmt::format("grad_fn=<{}>", tensor.grad_fn_name()));
+  } else if (tensor.requires_grad()) {
+    suffixes.push_back("requires_grad=True");
+  }
+  for (const std::string& s : suffixes) out += ", " + s;
+  return out + ")";
+}
+
+std::ostream& operator<<(std::ostream& out, const Tensor& tensor) { return out << to_string(tensor); }
+
+}  // namespace xgrad

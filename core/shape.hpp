@@ -1,0 +1,25 @@
+// Shapes and the arithmetic on them that every op needs.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace xgrad {
+
+using Shape = std::vector<std::int64_t>;
+
+// Number of elements; throws xgrad::Error naming `op` for a negative extent or a
+// count that overflows 64 bits (an error, never a huge allocation).
+std::int64_t checked_numel(const Shape& shape, std::string_view op);
+
+// Row-major strides, in elements.
+Shape contiguous_strides(const Shape& shape);
+
+// NumPy broadcasting of two shapes; throws xgrad::Error naming `op` and both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
+
+// Maps a possibly negative dim into [0, rank); throws naming `op` when out of range.
+std::int64_t normalize_dim(std::int64_t dim, std::int64_t rank, std::string_view op);
+
+}  // namespace xgrad

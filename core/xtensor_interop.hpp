@@ -1,0 +1,31 @@
+// Interop with xtensor, both ways: from_xarray copies an xt::xarray into a new
+// tensor; Tensor::to_xarray<T>() copies a tensor out, converted to T.
+#pragma once
+
+#include <type_traits>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+
+#include "core/tensor.hpp"
+
+namespace xgrad {
+
+Tensor from_xarray(const xt::xarray<float>& values, bool requires_grad = false);
+Tensor from_xarray(const xt::xarray<double>& values, bool requires_grad = false);
+
+template <class T>
+auto Tensor::to_xarray() const {
+  static_assert(std::is_arithmetic_v<T>, "to_xarray<T>: T must be an arithmetic type");
+  const Shape& dims = shape();
+  typename xt::xarray<T>::shape_type xshape(dims.begin(), dims.end());
+  xt::xarray<T> out(xshape);
+  dispatch(dtype(), [&](auto zero) {
+    using Stored = decltype(zero);
+    const Stored* data = data_ptr<Stored>();
+    for (std::size_t i = 0; i < out.size(); ++i) out.data()[i] = static_cast<T>(data[i]);
+  });
+  return out;
+}
+
+}  // namespace xgrad
