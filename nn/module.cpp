@@ -1,0 +1,187 @@
+#include "nn/module.hpp"
+
+#include <algorithm>
+#include <ostream>
+#include <set>
+
+#include "autograd/grad_mode.hpp"
+
+namespace xgrad::nn {
+
+Tensor Module::forward(const Tensor&) {
+  fail("{}: this module does not implement forward(const Tensor&)", type_name());
+}
+
+void Module::check_new_name(const std::string& name, const char* what) const {
+  XGRAD_CHECK(!name.empty() && name.find('.') == std::string::npos,
+              "{}: {} name '{}' must be non-empty and contain no '.'", type_name(), what, name);
+  auto taken = [&](const auto& list) {
+    return std::any_of(list.begin(), list.end(), [&](const auto& entry) { return entry.first == name; });
+  };
+  XGRAD_CHECK(!taken(parameters_) && !taken(buffers_) && !taken(children_),
+              "{}: cannot register {} '{}': the name is already taken", type_name(), what, name);
+}
+
+Tensor& Module::register_parameter(std::string name, Tensor tensor, bool requires_grad) {
+  check_new_name(name, "parameter");
+  if (tensor.defined()) {
+    XGRAD_CHECK(tensor.is_leaf(), "{}: parameter '{}' must be a leaf tensor (use detach())", type_name(), name);
+    tensor.requires_grad_(requires_grad);
+  }
+  parameters_.emplace_back(std::move(name), std::make_unique<Tensor>(std::move(tensor)));
+  return *parameters_.back().second;
+}
+
+Tensor& Module::register_buffer(std::string name, Tensor tensor) {
+  check_new_name(name, "buffer");
+  buffers_.emplace_back(std::move(name), std::make_unique<Tensor>(std::move(tensor)));
+  return *buffers_.back().second;
+}
+
+void Module::add_child(std::string name, std::shared_ptr<Module> module) {
+  check_new_name(name, "module");
+  XGRAD_CHECK(module != nullptr, "{}: cannot register module '{}': it is null", type_name(), name);
+  children_.emplace_back(std::move(name), std::move(module));
+}
+
+Tensor* Module::find_parameter(const std::string& name) {
+  for (auto& [key, tensor] : parameters_)
+    if (key == name) return tensor.get();
+  return nullptr;
+}
+
+void Module::collect(const std::string& prefix, bool recurse, bool buffers,
+                     std::vector<std::pair<std::string, Tensor>>& out) const {
+  // Walk iteratively (deep nets must not recurse on the C++ stack).
+  std::vector<std::pair<std::string, const Module*>> stack = {{prefix, this}};
+  while (!stack.empty()) {
+    auto [path, module] = stack.back();
+    stack.pop_back();
+    for (const auto& [name, tensor] : buffers ? module->buffers_ : module->parameters_) {
+      if (tensor->defined()) out.emplace_back(path + name, *tensor);
+    }
+    if (!recurse) break;
+    for (auto it = module->children_.rbegin(); it != module->children_.rend(); ++it) {
+      stack.emplace_back(path + it->first + ".", it->second.get());
+    }
+  }
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", recurse, false, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", recurse, true, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [name, tensor] : named_parameters(recurse)) out.push_back(tensor);
+  return out;
+}
+
+std::vector<std::shared_ptr<Module>> Module::children() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (const auto& [name, child] : children_) out.push_back(child);
+  return out;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::zero_grad(bool set_to_none) {
+  NoGradGuard no_grad;
+  for (Tensor& p : parameters()) {
+    Tensor& grad = p.mutable_grad();
+    if (!grad.defined()) continue;
+    if (set_to_none) {
+      grad = Tensor();
+    } else {
+      grad.zero_();
+    }
+  }
+}
+
+void Module::to(Dtype dtype) {
+  NoGradGuard no_grad;
+  std::vector<std::pair<std::string, Tensor>> all = named_parameters();
+  for (auto& entry : named_buffers()) all.push_back(entry);
+  for (auto& [name, tensor] : all) {
+    if (tensor.dtype() == dtype) continue;
+    // Swap the storage under the same TensorImpl: every handle sees the new dtype.
+    Tensor converted = tensor.to(dtype);
+    tensor.impl()->storage = converted.impl()->storage;
+    Tensor& grad = tensor.mutable_grad();
+    if (grad.defined()) grad = grad.to(dtype).detach();
+  }
+}
+
+StateDict Module::state_dict() const {
+  StateDict out = named_parameters();
+  for (auto& entry : named_buffers()) out.push_back(entry);
+  return out;
+}
+
+void Module::load_state_dict(const StateDict& state, bool strict) {
+  StateDict own = state_dict();
+  std::vector<std::string> problems;
+  std::set<std::string> seen;
+  std::vector<std::pair<Tensor, Tensor>> copies;  // destination, source
+  for (const auto& [name, source] : state) {
+    XGRAD_CHECK(seen.insert(name).second, "load_state_dict: entry '{}' appears twice", name);
+    auto it = std::find_if(own.begin(), own.end(), [&](const auto& entry) { return entry.first == name; });
+    if (it == own.end()) {
+      if (strict) problems.push_back(fmt::format("unexpected key '{}'", name));
+      continue;
+    }
+    if (!source.defined()) {
+      problems.push_back(fmt::format("'{}' is an undefined tensor", name));
+    } else if (source.shape() != it->second.shape()) {
+      problems.push_back(fmt::format("'{}' has shape {} in the state dict but {} in the module", name, source.shape(),
+                                     it->second.shape()));
+    } else if (source.dtype() != it->second.dtype()) {
+      problems.push_back(fmt::format("'{}' has dtype {} in the state dict but {} in the module", name, source.dtype(),
+                                     it->second.dtype()));
+    } else {
+      copies.emplace_back(it->second, source);
+    }
+  }
+  if (strict) {
+    for (const auto& [name, tensor] : own)
+      if (seen.count(name) == 0) problems.push_back(fmt::format("missing key '{}'", name));
+  }
+  XGRAD_CHECK(problems.empty(), "load_state_dict: cannot load into {} ({}); nothing was changed", type_name(),
+              fmt::join(problems, "; "));
+  NoGradGuard no_grad;
+  for (auto& [destination, source] : copies) destination.copy_(source);
+}
+
+std::string Module::repr() const {
+  // PyTorch's layout: "Name(extra)" for a leaf module; children on their own
+  // lines as "(name): child", indented by two spaces per level.
+  std::string out = type_name() + "(";
+  const std::string extra = extra_repr();
+  if (children_.empty()) return out + extra + ")";
+  if (!extra.empty()) out += "\n  " + extra;
+  for (const auto& [name, child] : children_) {
+    std::string child_repr = child->repr();
+    std::string indented;
+    for (char c : child_repr) {
+      indented += c;
+      if (c == '\n') indented += "  ";
+    }
+    out += "\n  (" + name + "): " + indented;
+  }
+  return out + "\n)";
+}
+
+std::ostream& operator<<(std::ostream& out, const Module& module) { return out << module.repr(); }
+
+}  // namespace xgrad::nn

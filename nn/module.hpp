@@ -1,0 +1,111 @@
+// nn::Module: the base of every layer, with the names LibTorch users know.
+//
+//   struct Net : nn::Module {
+//     std::shared_ptr<nn::Conv1d> conv = register_module("conv", std::make_shared<nn::Conv1d>(1, 8, 3));
+//     Tensor scale = register_parameter("scale", ones({1}));
+//     Tensor forward(const Tensor& x) override { return conv->forward(x) * scale; }
+//     std::string type_name() const override { return "Net"; }
+//   };
+//
+// Parameters and buffers are Tensor handles shared with the module's members, so
+// `m.weight` and `m.named_parameters()` always see the same tensor.
+#pragma once
+
+#include <iosfwd>
+#include <string_view>
+#include <type_traits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace xgrad::nn {
+
+// Named tensors in registration order (parameters, then buffers, recursively
+// with dotted names: "features.0.weight").
+using StateDict = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // The computation. Modules with one tensor in and one out override this; the
+  // base throws xgrad::Error naming the module type.
+  virtual Tensor forward(const Tensor& input);
+  Tensor operator()(const Tensor& input) { return forward(input); }
+
+  // Registration: returns the stored handle (parameters get requires_grad).
+  Tensor& register_parameter(std::string name, Tensor tensor, bool requires_grad = true);
+  Tensor& register_buffer(std::string name, Tensor tensor);
+  template <class M>
+  std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
+    add_child(std::move(name), module);
+    return module;
+  }
+
+  // Queries, recursing into children unless recurse = false.
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
+  std::vector<std::shared_ptr<Module>> children() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+
+  // Mode: train (default) or eval; applies to every child.
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Clears every parameter's gradient: undefined (set_to_none) or zero-filled.
+  void zero_grad(bool set_to_none = true);
+
+  // Converts every parameter and buffer to `dtype` in place (the handles held by
+  // members and optimizers stay valid).
+  void to(Dtype dtype);
+
+  // Parameters and buffers by dotted name.
+  StateDict state_dict() const;
+  // Copies values from `state` into this module. strict (the default): every
+  // name must be present, none unexpected, shapes and dtypes must match; on any
+  // mismatch throws xgrad::Error listing the problems and changes nothing.
+  void load_state_dict(const StateDict& state, bool strict = true);
+
+  // Printing like PyTorch's repr: "Conv1d(16, 33, kernel_size=(3,), stride=(2,))",
+  // children indented one per line.
+  virtual std::string type_name() const = 0;
+  virtual std::string extra_repr() const { return ""; }
+  std::string repr() const;
+
+ protected:
+  void add_child(std::string name, std::shared_ptr<Module> module);
+  // Replaces a registered parameter's tensor (used by reset-style re-creation);
+  // the name must exist.
+  Tensor* find_parameter(const std::string& name);
+
+ private:
+  void check_new_name(const std::string& name, const char* what) const;
+  void collect(const std::string& prefix, bool recurse, bool buffers, std::vector<std::pair<std::string, Tensor>>& out) const;
+
+  bool training_ = true;
+  // Parameter and buffer tensors live in std::unique_ptr boxes so the references
+  // returned by register_* stay valid as more are added.
+  std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> parameters_;
+  std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+std::ostream& operator<<(std::ostream& out, const Module& module);
+
+}  // namespace xgrad::nn
+
+template <class M>
+  requires std::is_base_of_v<xgrad::nn::Module, M>
+struct fmt::formatter<M> : fmt::formatter<std::string_view> {
+  auto format(const M& module, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(module.repr(), ctx);
+  }
+};
