@@ -14,6 +14,7 @@
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
 #include "core/xtensor_interop.hpp"
+#include "autograd/anomaly.hpp"
 #include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 #include "autograd/gradcheck.hpp"

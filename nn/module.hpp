@@ -37,7 +37,8 @@ class Module {
   // The computation. Modules with one tensor in and one out override this; the
   // base throws xgrad::Error naming the module type.
   virtual Tensor forward(const Tensor& input);
-  Tensor operator()(const Tensor& input) { return forward(input); }
+  // Calls forward (inside an anomaly-detection scope naming this module).
+  Tensor operator()(const Tensor& input);
 
   // Registration: returns the stored handle (parameters get requires_grad).
   Tensor& register_parameter(std::string name, Tensor tensor, bool requires_grad = true);

@@ -112,15 +112,20 @@ Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims) {
     T* o = out.data_ptr<T>();
     const std::int64_t n = out.numel();
     if (n == 0) return;
-    std::vector<std::int64_t> index(rank, 0);
+    if (rank == 0) {
+      o[0] = in[0];
+      return;
+    }
+    // Odometer over the output, tracking the matching input offset.
+    Shape index(out_shape.size(), 0);
     std::int64_t offset = 0;
     for (std::int64_t i = 0; i < n; ++i) {
       o[i] = in[offset];
       for (std::int64_t d = rank - 1; d >= 0; --d) {
-        ++index[d];
-        offset += in_strides[order[d]];
-        if (index[d] < out_shape[d]) break;
-        offset -= in_strides[order[d]] * out_shape[d];
+        const std::int64_t stride = in_strides[order[d]];
+        offset += stride;
+        if (++index[d] < out_shape[d]) break;
+        offset -= stride * out_shape[d];
         index[d] = 0;
       }
     }
