@@ -49,6 +49,17 @@ inline std::vector<double> values(const Tensor& t) {
   return out;
 }
 
+// A 1-D float64 tensor holding `data` (a leaf that requires grad by default).
+inline Tensor from_values(const std::vector<double>& data, bool requires_grad = true, Dtype dtype = kFloat64) {
+  Tensor t = empty({static_cast<std::int64_t>(data.size())}, {.dtype = dtype});
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    for (std::size_t i = 0; i < data.size(); ++i) t.data_ptr<T>()[i] = static_cast<T>(data[i]);
+  });
+  t.requires_grad_(requires_grad);
+  return t;
+}
+
 struct CloseResult {
   bool ok = true;
   std::string message;  // shapes, dtypes, and the worst element: index, both values, error
