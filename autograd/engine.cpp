@@ -78,7 +78,9 @@ void run_backward(const Tensor& root, const Tensor& grad_in, BackwardOptions opt
 
   NoGradGuard no_grad;  // gradients are computed outside the graph
   if (!root.grad_fn()) {
-    accumulate_into_leaf(*root.impl(), grad);
+    // `grad` may be the caller's own tensor: never adopt it as .grad() (an
+    // in-place update of the gradient would change the caller's tensor).
+    accumulate_into_leaf(*root.impl(), grad_in.defined() ? grad.clone() : grad);
     return;
   }
 
