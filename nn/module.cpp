@@ -143,7 +143,9 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
   std::vector<std::pair<Tensor, Tensor>> copies;  // destination, source
   for (const auto& [name, source] : state) {
     XGRAD_CHECK(seen.insert(name).second, "load_state_dict: entry '{}' appears twice", name);
-    auto it = std::find_if(own.begin(), own.end(), [&](const auto& entry) { return entry.first == name; });
+    // (clang 14 cannot capture a structured binding in a lambda: compare through a plain reference.)
+    const std::string& key = name;
+    auto it = std::find_if(own.begin(), own.end(), [&](const auto& entry) { return entry.first == key; });
     if (it == own.end()) {
       if (strict) problems.push_back(fmt::format("unexpected key '{}'", name));
       continue;
