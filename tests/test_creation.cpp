@@ -72,7 +72,7 @@ TEST_CASE("creation: manual_seed makes random draws reproducible") {
   CHECK(values(rand({10})) != values(rand({10})));
 }
 
-TEST_CASE("creation: rand is in [0, 1), randn has mean 0 and variance 1") {
+TEST_CASE("creation: rand is in 0 <= x < 1, randn has mean 0 and variance 1") {
   manual_seed(0);
   for (Dtype dtype : {kFloat32, kFloat64}) {
     const std::vector<double> u = values(rand({100000}, {.dtype = dtype}));
