@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "autograd/grad_mode.hpp"
@@ -182,4 +183,15 @@ TEST_CASE("conversions: to(dtype) and clone") {
   c.fill_(0);
   CHECK(values(a)[0] == 1.5);
   CHECK(values(zeros({0}).clone()).empty());
+}
+
+TEST_CASE("shapes: slice clamps like Python and takes any positive step") {
+  const Tensor t = arange(5);
+  CHECK(values(t.slice(0, 1, 100)) == std::vector<double>{1, 2, 3, 4});
+  CHECK(values(t.slice(0, -2, 5)) == std::vector<double>{3, 4});
+  CHECK(values(t.slice(0, -100, 2)) == std::vector<double>{0, 1});
+  CHECK(t.slice(0, 4, 2).numel() == 0);
+  CHECK(values(t.slice(0, 0, 5, 2)) == std::vector<double>{0, 2, 4});
+  CHECK(values(t.slice(0, 1, 5, std::numeric_limits<std::int64_t>::max())) == std::vector<double>{1});
+  CHECK(values(t.slice(0, 0, std::numeric_limits<std::int64_t>::max(), 4)) == std::vector<double>{0, 4});
 }
