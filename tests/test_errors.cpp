@@ -43,6 +43,8 @@ TEST_CASE("errors: negative shape and element-count overflow") {
   // Fits in 64 bits but not in memory: refused before allocating.
   CHECK_THROWS_WITH_AS(empty({big, 1024}), Contains("empty: shape [1099511627776, 1024]"), Error);
   CHECK_THROWS_WITH_AS(ones({2}).reshape({big, big}), Contains("reshape"), Error);
+  CHECK_THROWS_WITH_AS(ones({2}).reshape({big, big, -1}), Contains("reshape: shape [1099511627776, 1099511627776, -1] has more elements"),
+                       Error);
 }
 
 TEST_CASE("errors: dtype mismatch between operands") {

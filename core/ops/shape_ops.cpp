@@ -2,6 +2,7 @@
 // broadcast_to. All outputs are contiguous; reshape shares the input's storage.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include "autograd/engine.hpp"
@@ -59,6 +60,8 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
       infer = static_cast<std::int64_t>(i);
     } else {
       XGRAD_CHECK(shape[i] >= 0, "reshape: invalid shape {} (negative dimension)", requested);
+      XGRAD_CHECK(shape[i] == 0 || known <= std::numeric_limits<std::int64_t>::max() / shape[i],
+                  "reshape: shape {} has more elements than a 64-bit count can hold", requested);
       known = known * shape[i];
     }
   }
@@ -189,7 +192,7 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t
   auto clamp_index = [extent](std::int64_t i) { return std::clamp(i < 0 ? i + extent : i, std::int64_t{0}, extent); };
   start = clamp_index(start);
   end = std::max(clamp_index(end), start);
-  const std::int64_t count = (end - start + step - 1) / step;
+  const std::int64_t count = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
   Shape out_shape = a.shape();
   out_shape[d] = count;
   Tensor out = make_tensor(out_shape, a.dtype(), "slice");

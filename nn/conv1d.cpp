@@ -1,0 +1,118 @@
+#include "nn/conv1d.hpp"
+
+#include <cmath>
+
+#include "core/creation.hpp"
+#include "nn/init.hpp"
+
+namespace xgrad::nn {
+
+Conv1d::Conv1d(std::int64_t in_channels, std::int64_t out_channels, IntOrTuple1 kernel_size, Conv1dOptions options)
+    : in_channels_(in_channels),
+      out_channels_(out_channels),
+      kernel_size_option_(std::move(kernel_size)),
+      options_(std::move(options)) {
+  reset();
+}
+
+void Conv1d::reset() {
+  // Collect every problem first, so one error names them all (stricter than
+  // PyTorch, which accepts stride 0 or negative padding and fails in forward).
+  std::vector<std::string> problems;
+  if (in_channels_ <= 0) problems.push_back(fmt::format("in_channels must be positive, got {}", in_channels_));
+  if (out_channels_ <= 0) problems.push_back(fmt::format("out_channels must be positive, got {}", out_channels_));
+  kernel_size_ = 1;
+  if (kernel_size_option_.values.size() != 1) {
+    problems.push_back(fmt::format("kernel_size must be a number or a one-element tuple, got {}",
+                                   functional::detail::tuple_string(kernel_size_option_.values)));
+  } else if (kernel_size_option_.values[0] <= 0) {
+    problems.push_back(fmt::format("kernel_size must be positive, got {}", kernel_size_option_.values[0]));
+  } else {
+    kernel_size_ = kernel_size_option_.values[0];
+  }
+  params_ = functional::detail::resolve_conv1d_params(options_.stride, options_.padding, options_.dilation,
+                                                      options_.groups, kernel_size_, problems);
+  if (options_.groups > 0) {
+    if (in_channels_ > 0 && in_channels_ % options_.groups != 0)
+      problems.push_back(fmt::format("in_channels={} must be divisible by groups={}", in_channels_, options_.groups));
+    if (out_channels_ > 0 && out_channels_ % options_.groups != 0)
+      problems.push_back(fmt::format("out_channels={} must be divisible by groups={}", out_channels_, options_.groups));
+  }
+  const std::string& mode = options_.padding_mode;
+  if (mode != "zeros" && mode != "reflect" && mode != "replicate" && mode != "circular")
+    problems.push_back(fmt::format("padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular', got '{}'", mode));
+  if (options_.dtype != kFloat32 && options_.dtype != kFloat64)
+    problems.push_back(fmt::format("dtype must be float32 or float64, got dtype code {}",
+                                   static_cast<int>(options_.dtype)));
+  XGRAD_CHECK(problems.empty(), "Conv1d({}, {}, kernel_size={}): {}", in_channels_, out_channels_,
+              functional::detail::tuple_string(kernel_size_option_.values), fmt::join(problems, "; "));
+
+  const Shape weight_shape = {out_channels_, in_channels_ / params_.groups, kernel_size_};
+  const TensorOptions tensor_options{.dtype = options_.dtype, .device = options_.device};
+  // Replace the registered tensors when reset() runs again, so names keep their order.
+  auto install = [this](const std::string& name, Tensor tensor) -> Tensor {
+    if (Tensor* existing = find_parameter(name)) {
+      if (tensor.defined()) tensor.requires_grad_(true);
+      *existing = tensor;
+      return tensor;
+    }
+    return register_parameter(name, tensor);
+  };
+  weight = install("weight", empty(weight_shape, tensor_options));
+  bias = install("bias", options_.bias ? empty({out_channels_}, tensor_options) : Tensor());
+  reset_parameters();
+}
+
+void Conv1d::reset_parameters() {
+  // kaiming_uniform_ with a = sqrt(5): gain = sqrt(2 / (1 + 5)), bound = gain * sqrt(3 / fan_in)
+  // = 1 / sqrt(fan_in) = sqrt(groups / (in_channels * kernel_size)), the bound of the reference.
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    const auto [fan_in, fan_out] = init::calculate_fan_in_and_fan_out(weight);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+Tensor Conv1d::forward(const Tensor& input) {
+  const functional::Conv1dFuncOptions zero_padded{
+      .stride = params_.stride, .padding = options_.padding, .dilation = params_.dilation, .groups = params_.groups};
+  if (options_.padding_mode == "zeros") return functional::conv1d(input, weight, bias, zero_padded);
+  // Other modes pad explicitly, then convolve without padding (as PyTorch). The
+  // input is checked first so that errors name the caller's shape, not the padded one.
+  XGRAD_CHECK(input.defined(), "Conv1d: the input is an undefined tensor");
+  XGRAD_CHECK(input.dim() == 2 || input.dim() == 3,
+              "conv1d: expected a 2-D (unbatched) or 3-D (batched) input, got input of shape {}", input.shape());
+  XGRAD_CHECK(input.size(-2) == in_channels_, "conv1d: expected input with {} channels (groups={}, weight {}), got input {}",
+              in_channels_, params_.groups, weight.shape(), input.shape());
+  XGRAD_CHECK(input.size(-1) > 0, "conv1d: expected an input of positive length, got input {}", input.shape());
+  const std::int64_t padded_length = input.size(-1) + params_.pad_left + params_.pad_right;
+  const std::int64_t extent = params_.dilation * (kernel_size_ - 1) + 1;
+  XGRAD_CHECK(padded_length >= extent,
+              "conv1d: the padded input length {} (length {} + padding {} + {}) is shorter than the kernel extent {} "
+              "(kernel_size={}, dilation={}), input {}",
+              padded_length, input.size(-1), params_.pad_left, params_.pad_right, extent, kernel_size_, params_.dilation,
+              input.shape());
+  const Tensor padded = functional::pad1d(input, params_.pad_left, params_.pad_right, options_.padding_mode);
+  return functional::conv1d(padded, weight, bias,
+                            {.stride = params_.stride, .padding = 0, .dilation = params_.dilation, .groups = params_.groups});
+}
+
+std::string Conv1d::extra_repr() const {
+  // PyTorch's Conv format: tuples as "(3,)", strings bare (padding=same), and
+  // only the options that differ from their defaults.
+  std::string out = fmt::format("{}, {}, kernel_size=({},), stride=({},)", in_channels_, out_channels_, kernel_size_,
+                                params_.stride);
+  if (options_.padding.is_string) {
+    out += fmt::format(", padding={}", options_.padding.name);
+  } else if (options_.padding.values[0] != 0) {
+    out += fmt::format(", padding=({},)", options_.padding.values[0]);
+  }
+  if (params_.dilation != 1) out += fmt::format(", dilation=({},)", params_.dilation);
+  if (params_.groups != 1) out += fmt::format(", groups={}", params_.groups);
+  if (!bias.defined()) out += ", bias=False";
+  if (options_.padding_mode != "zeros") out += fmt::format(", padding_mode={}", options_.padding_mode);
+  return out;
+}
+
+}  // namespace xgrad::nn
