@@ -1,6 +1,7 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
+#include <new>
 
 #include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
@@ -16,7 +17,13 @@ Tensor make_tensor(const Shape& shape, Dtype dtype, std::string_view op) {
   XGRAD_CHECK(numel <= (std::int64_t{1} << 40), "{}: shape {} asks for {} elements, more than this build allows (2^40)",
               op, shape, numel);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(dtype, numel);
+  try {
+    impl->storage = std::make_shared<Storage>(dtype, numel);
+  } catch (const std::bad_alloc&) {
+    // An absurd but representable size is the caller's error, not a crash.
+    fail("{}: cannot allocate {} bytes for shape {} of {} (out of memory)", op,
+         static_cast<std::uint64_t>(numel) * element_size(dtype), shape, dtype);
+  }
   impl->shape = shape;
   return Tensor(std::move(impl));
 }
