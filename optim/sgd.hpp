@@ -19,7 +19,7 @@
 namespace xgrad::optim {
 
 struct SGDOptions {
-  std::optional<double> lr;      // learning rate (required, >= 0)
+  std::optional<double> lr = std::nullopt;  // learning rate (required, >= 0)
   double momentum = 0;           // momentum factor (>= 0)
   double dampening = 0;          // dampening for momentum
   double weight_decay = 0;       // L2 penalty added to the gradient (>= 0)

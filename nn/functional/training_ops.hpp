@@ -17,7 +17,7 @@ namespace xgrad::nn::functional {
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
 
 struct MaxPool1dOptions {
-  std::optional<std::int64_t> stride;  // default: kernel_size
+  std::optional<std::int64_t> stride = std::nullopt;  // default: kernel_size
   std::int64_t padding = 0;            // implicit -inf on both sides, at most kernel_size / 2
   std::int64_t dilation = 1;
   bool ceil_mode = false;              // ceil instead of floor for the output length
@@ -28,7 +28,7 @@ struct MaxPool1dOptions {
 Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOptions options = {});
 
 struct AvgPool1dOptions {
-  std::optional<std::int64_t> stride;  // default: kernel_size
+  std::optional<std::int64_t> stride = std::nullopt;  // default: kernel_size
   std::int64_t padding = 0;            // zero padding on both sides, at most kernel_size / 2
   bool ceil_mode = false;
   bool count_include_pad = true;       // divide by the window size including padding
