@@ -75,6 +75,12 @@ class Module {
   // mismatch throws xgrad::Error listing the problems and changes nothing.
   void load_state_dict(const StateDict& state, bool strict = true);
 
+  // state_dict() to a checkpoint file and back (format, atomicity and checks in
+  // nn/checkpoint.hpp). load validates the whole file against this module first:
+  // a truncated, corrupted or mismatched file throws xgrad::Error and changes nothing.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
   // Printing like PyTorch's repr: "Conv1d(16, 33, kernel_size=(3,), stride=(2,))",
   // children indented one per line.
   virtual std::string type_name() const = 0;

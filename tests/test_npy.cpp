@@ -140,7 +140,7 @@ TEST_CASE("npy: malformed files are xgrad::Error naming the file and the problem
   CHECK_THROWS_WITH_AS(testing::load_fixture("core/npy_big_endian_f8"), Contains("holds dtype '>f8'"), Error);
   for (const char* shape : {"(2,", "2,", "(a,)", "(2, -1)", "(2 3)", "(2,,3)", "(,)", "(0x10,)", "(1.5,)"}) {
     CAPTURE(shape);
-    const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+    const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + std::string(shape) + ", }";
     CHECK_THROWS_WITH_AS(load_npy(write_bytes(dir, "shape.npy", npy_bytes(dict, two_floats))), Contains("malformed"), Error);
   }
   CHECK_THROWS_WITH_AS(load_npy(write_bytes(dir, "nodescr.npy", npy_bytes("{'fortran_order': False, 'shape': (2,), }", two_floats))),
@@ -153,7 +153,7 @@ TEST_CASE("npy: malformed files are xgrad::Error naming the file and the problem
   for (const char* shape : {"(1000000000, 1000000000)", "(4611686018427387904,)", "(99999999999999999999999,)",
                                    "(1099511627776, 1099511627776)"}) {
     CAPTURE(shape);
-    const std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': " + shape + ", }";
+    const std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': " + std::string(shape) + ", }";
     CHECK_THROWS_AS(load_npy(write_bytes(dir, "huge.npy", npy_bytes(dict, two_floats))), Error);
   }
   // save_npy to an unwritable place.
