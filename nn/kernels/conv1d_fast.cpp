@@ -88,7 +88,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Thread-local scratch buffers, grown on demand and never shrunk. Slots keep separate uses apart.
-enum class Slot { source, weights, offsets, left, partial, count };
+enum class Slot { source, weights, offsets, left, partial, residue_taps, count };
 template <class U>
 U* scratch(Slot slot, int64_t count) {
   thread_local std::vector<U> buffers[static_cast<int>(Slot::count)];
@@ -149,6 +149,12 @@ int64_t tiles_per_block(int64_t bytes_per_column, int64_t tile_columns, int64_t 
   return std::clamp<int64_t>(budget / std::max<int64_t>(bytes_per_column * tile_columns, 1), 1, std::max<int64_t>(total_tiles, 1));
 }
 
+// Channels per reduction chunk, so that one tile's weights and input rows stay in L1 (about 20 KiB)
+// while it sweeps a column block; later chunks continue the sums in the output.
+int64_t channels_per_chunk(int64_t bytes_per_channel, int64_t channels) {
+  return std::clamp<int64_t>(20 * 1024 / std::max<int64_t>(bytes_per_channel, 1), 1, channels);
+}
+
 // Splits `rows` into `chunks` nearly equal ranges aligned to `block` rows; returns [begin, end) of `chunk`.
 void row_chunk(int64_t rows, int64_t block, int64_t chunks, int64_t chunk, int64_t& begin, int64_t& end) {
   const int64_t blocks = ceil_div(rows, block);
@@ -190,6 +196,8 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
   const int64_t chunks = channel_chunks(g.batch * g.groups, plan.out_per_group, tile.rows, work);
   const int64_t jobs = g.batch * g.groups * chunks;
   const int64_t block_tiles = tiles_per_block(plan.in_per_group * g.stride * int64_t(sizeof(T)), tile.cols, column_tiles);
+  const int64_t chunk_channels = channels_per_chunk(
+      int64_t(sizeof(T)) * (g.kernel_size * tile.rows + g.stride * (tile.cols + plan.max_shift + 16)), plan.in_per_group);
 
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.in_per_group * g.stride * row_length);
@@ -213,15 +221,18 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
       T* out = output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
       T init[16] = {};
       for (int64_t first_tile = 0; first_tile < column_tiles; first_tile += block_tiles)
-        for (int64_t o = row_begin; o < row_end; o += tile.rows) {
-          const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - o));
-          for (int m = 0; m < tile.rows; ++m) init[m] = bias && m < rows ? bias[group * plan.out_per_group + o + m] : T(0);
-          const T* block_weights = packed_weights + (o / tile.rows) * plan.taps * tile.rows;
-          for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
-            const int64_t l = column_tile * tile.cols;
-            tile.run(source + l, offsets, plan.taps, block_weights, init, rows,
-                     static_cast<int>(std::min<int64_t>(tile.cols, plan.out_length - l)), out + o * plan.out_length + l,
-                     plan.out_length, 1);
+        for (int64_t c = 0; c < plan.in_per_group; c += chunk_channels) {
+          const int64_t chunk_taps = std::min(chunk_channels, plan.in_per_group - c) * g.kernel_size;
+          for (int64_t o = row_begin; o < row_end; o += tile.rows) {
+            const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - o));
+            for (int m = 0; m < tile.rows; ++m) init[m] = bias && m < rows ? bias[group * plan.out_per_group + o + m] : T(0);
+            const T* block_weights = packed_weights + ((o / tile.rows) * plan.taps + c * g.kernel_size) * tile.rows;
+            for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
+              const int64_t l = column_tile * tile.cols;
+              tile.run(source + l, offsets + c * g.kernel_size, chunk_taps, block_weights, c == 0 ? init : nullptr, rows,
+                       static_cast<int>(std::min<int64_t>(tile.cols, plan.out_length - l)), out + o * plan.out_length + l,
+                       plan.out_length, 1);
+            }
           }
         }
     }
@@ -243,6 +254,8 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
   const int64_t max_taps = plan.out_per_group * g.kernel_size;
   const int64_t block_tiles = tiles_per_block(plan.out_per_group * int64_t(sizeof(T)), tile.cols,
                                               ceil_div(ceil_div(g.in_length, g.stride), tile.cols));
+  const int64_t chunk_channels = channels_per_chunk(
+      int64_t(sizeof(T)) * (ceil_div(g.kernel_size, g.stride) * tile.rows + tile.cols + left_zeros + 16), plan.out_per_group);
 
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.out_per_group * row_length);
@@ -267,30 +280,38 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
         const int64_t j_begin = std::max<int64_t>(0, ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride));
         const int64_t j_end = floor_div(g.pad_left + g.in_length - 1 - r, g.stride) + 1;
         if (j_begin >= j_end) continue;
-        // The taps reaching this residue, as (output channel, tap) pairs.
-        int64_t taps = 0;
+        // The kernel taps reaching this residue and their shifts along the output.
+        int64_t residue_taps[64], shifts[64], tap_count = 0;
+        int64_t* taps_here = g.kernel_size <= 64 ? residue_taps : scratch<int64_t>(Slot::residue_taps, 2 * g.kernel_size);
+        int64_t* shifts_here = g.kernel_size <= 64 ? shifts : taps_here + g.kernel_size;
         for (int64_t k = 0; k < g.kernel_size; ++k) {
           const int64_t distance = r - k * g.dilation;
           if (((distance % g.stride) + g.stride) % g.stride != 0) continue;
-          const int64_t shift = floor_div(distance, g.stride);
-          for (int64_t o = 0; o < plan.out_per_group; ++o) {
-            const int64_t t = taps + o;  // filled below per k; keep (k, o) order
-            offsets[t] = o * row_length + left_zeros + shift;
+          taps_here[tap_count] = k;
+          shifts_here[tap_count++] = floor_div(distance, g.stride);
+        }
+        // Reduction index t = (output channel o, residue tap i), o-major so channel chunks are contiguous.
+        for (int64_t o = 0; o < plan.out_per_group; ++o)
+          for (int64_t i = 0; i < tap_count; ++i) {
+            const int64_t t = o * tap_count + i;
+            offsets[t] = o * row_length + left_zeros + shifts_here[i];
             for (int64_t c = row_begin; c < round_up(row_end, tile.rows); ++c)
               packed_weights[((c / tile.rows) * max_taps + t) * tile.rows + c % tile.rows] =
-                  c < row_end ? weight[((group * plan.out_per_group + o) * plan.in_per_group + c) * g.kernel_size + k] : T(0);
+                  c < row_end ? weight[((group * plan.out_per_group + o) * plan.in_per_group + c) * g.kernel_size + taps_here[i]] : T(0);
           }
-          taps += plan.out_per_group;
-        }
         const int64_t column_tiles = ceil_div(j_end - j_begin, tile.cols);
         for (int64_t first_tile = 0; first_tile < column_tiles; first_tile += block_tiles)
-          for (int64_t c = row_begin; c < row_end; c += tile.rows) {
-            const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - c));
-            const T* block_weights = packed_weights + (c / tile.rows) * max_taps * tile.rows;
-            for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
-              const int64_t j = j_begin + column_tile * tile.cols;
-              tile.run(source + j, offsets, taps, block_weights, init, rows, static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)),
-                       out + c * g.in_length + j * g.stride + r - g.pad_left, g.in_length, g.stride);
+          for (int64_t o = 0; o < plan.out_per_group; o += chunk_channels) {
+            const int64_t first_tap = o * tap_count, chunk_taps = std::min(chunk_channels, plan.out_per_group - o) * tap_count;
+            for (int64_t c = row_begin; c < row_end; c += tile.rows) {
+              const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - c));
+              const T* block_weights = packed_weights + ((c / tile.rows) * max_taps + first_tap) * tile.rows;
+              for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
+                const int64_t j = j_begin + column_tile * tile.cols;
+                tile.run(source + j, offsets + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
+                         static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
+                         g.in_length, g.stride);
+              }
             }
           }
       }

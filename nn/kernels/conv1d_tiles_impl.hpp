@@ -58,10 +58,27 @@ void direct_tile(const T* source, const int64_t* offsets, int64_t taps, const T*
   using Vec = typename Simd<T>::Vec;
   constexpr int width = Simd<T>::width;
   Vec acc[Rows][Vectors];
+  if (init) {
 #pragma GCC unroll 16
-  for (int m = 0; m < Rows; ++m)
+    for (int m = 0; m < Rows; ++m)
 #pragma GCC unroll 16
-    for (int v = 0; v < Vectors; ++v) acc[m][v] = broadcast(init[m]);
+      for (int v = 0; v < Vectors; ++v) acc[m][v] = broadcast(init[m]);
+  } else {  // continue the sums already in `out` (a later chunk of the reduction)
+    T row[Vectors * width] = {};
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m) {
+      if (m < valid_rows) {
+        if (valid_cols == Vectors * width && out_column_stride == 1) {
+#pragma GCC unroll 16
+          for (int v = 0; v < Vectors; ++v) acc[m][v] = load(out + m * out_row_stride + v * width);
+          continue;
+        }
+        for (int j = 0; j < valid_cols; ++j) row[j] = out[m * out_row_stride + j * out_column_stride];
+      }
+#pragma GCC unroll 16
+      for (int v = 0; v < Vectors; ++v) acc[m][v] = load(row + v * width);
+    }
+  }
   for (int64_t t = 0; t < taps; ++t) {
     const T* x = source + offsets[t];
     const T* w = weights + t * Rows;
