@@ -1,7 +1,8 @@
 // Conv1d kernel benchmark: xgrad's fast kernels against LibTorch (oneDNN) on the project's shapes.
 // For each shape and thread count it times forward and forward+backward (input, weight and bias
 // gradients), alternating the two libraries rep by rep on the same data, checks they agree, and
-// prints a markdown table of medians. Usage: xgrad_conv1d_bench [min seconds per measurement].
+// prints a markdown table of medians.
+// Usage: xgrad_conv1d_bench [min seconds per measurement] [shape name filter] [thread counts, e.g. 12].
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -89,6 +90,8 @@ double max_relative_error(const float* actual, const float* expected, int64_t co
 int main(int argc, char** argv) {
   setenv("OPENBLAS_NUM_THREADS", "1", 0);
   const double min_seconds = argc > 1 ? std::atof(argv[1]) : 0.5;
+  const std::string shape_filter = argc > 2 ? argv[2] : "";
+  const std::string thread_counts = argc > 3 ? argv[3] : "12";
   const char* peak_isa = "";
   const double peak = measure_fma_peak_gflops(&peak_isa);
   std::printf("xgrad kernels: %s; measured single-core fp32 FMA peak (%s): %.1f GFLOP/s\n\n", kernels::conv1d_kernel_isa(), peak_isa,
@@ -104,11 +107,13 @@ int main(int argc, char** argv) {
   std::vector<double> forward_ratios[3], training_ratios[3];
   bool all_agree = true;
   for (int threads : {1, 2}) {
+    if (thread_counts.find(char('0' + threads)) == std::string::npos) continue;
     xgrad::set_num_threads(threads);
 #ifdef XGRAD_BENCH_WITH_TORCH
     at::set_num_threads(threads);
 #endif
     for (const Shape& shape : shapes) {
+      if (std::string(shape.name).find(shape_filter) == std::string::npos) continue;
       const Conv1dGeometry g = shape.geometry();
       const int64_t out_length = g.out_length();
       const int64_t input_size = g.batch * g.in_channels * g.in_length;
@@ -182,6 +187,7 @@ int main(int argc, char** argv) {
 #ifdef XGRAD_BENCH_WITH_TORCH
   std::printf("\nGeometric mean of LibTorch/xgrad time ratios (> 1: xgrad faster):\n");
   for (int threads : {1, 2}) {
+    if (forward_ratios[threads].empty()) continue;
     auto geomean = [](const std::vector<double>& v) {
       double log_sum = 0;
       for (double r : v) log_sum += std::log(r);

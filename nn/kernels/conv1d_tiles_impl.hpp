@@ -41,9 +41,16 @@ template <class T>
 inline void store(T* p, typename Simd<T>::Vec v) {
   *reinterpret_cast<typename Simd<T>::Unaligned*>(p) = v;
 }
+// A braced list of equal elements becomes one vbroadcastss/sd from memory. (`Vec{} + x` costs a
+// real add, since 0 + x is not an identity for x = -0; a fill loop costs a broadcast plus an insert.)
 template <class T>
 inline typename Simd<T>::Vec broadcast(T x) {
-  return typename Simd<T>::Vec{} + x;
+  using Vec = typename Simd<T>::Vec;
+  constexpr int width = Simd<T>::width;
+  if constexpr (width == 2) return Vec{x, x};
+  else if constexpr (width == 4) return Vec{x, x, x, x};
+  else if constexpr (width == 8) return Vec{x, x, x, x, x, x, x, x};
+  else return Vec{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
 }
 template <class T>
 inline T horizontal_sum(typename Simd<T>::Vec v) {
