@@ -252,21 +252,54 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
   const int64_t chunks = channel_chunks(g.batch * g.groups, plan.in_per_group, tile.rows, work);
   const int64_t jobs = g.batch * g.groups * chunks;
   const int64_t max_taps = plan.out_per_group * g.kernel_size;
+  const int64_t padded_rows = round_up(plan.in_per_group, tile.rows);
   const int64_t block_tiles = tiles_per_block(plan.out_per_group * int64_t(sizeof(T)), tile.cols,
                                               ceil_div(ceil_div(g.in_length, g.stride), tile.cols));
   const int64_t chunk_channels = channels_per_chunk(
       int64_t(sizeof(T)) * (ceil_div(g.kernel_size, g.stride) * tile.rows + tile.cols + left_zeros + 16), plan.out_per_group);
 
+  // Per residue r: the kernel taps reaching it, and the offset of each reduction index
+  // t = (output channel o, residue tap i), o-major so that channel chunks are contiguous.
+  int64_t* residue_taps = scratch<int64_t>(Slot::residue_taps, g.stride * (g.kernel_size + 1));
+  int64_t* tap_counts = residue_taps + g.stride * g.kernel_size;
+  int64_t* offsets = scratch<int64_t>(Slot::offsets, g.stride * max_taps);
+  for (int64_t r = 0; r < g.stride; ++r) {
+    int64_t count = 0;
+    for (int64_t k = 0; k < g.kernel_size; ++k) {
+      const int64_t distance = r - k * g.dilation;
+      if (((distance % g.stride) + g.stride) % g.stride != 0) continue;
+      residue_taps[r * g.kernel_size + count++] = k;
+    }
+    tap_counts[r] = count;
+    for (int64_t o = 0; o < plan.out_per_group; ++o)
+      for (int64_t i = 0; i < count; ++i)
+        offsets[r * max_taps + o * count + i] =
+            o * row_length + left_zeros + floor_div(r - residue_taps[r * g.kernel_size + i] * g.dilation, g.stride);
+  }
+
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.out_per_group * row_length);
-    int64_t* offsets = scratch<int64_t>(Slot::offsets, max_taps);
-    T* packed_weights = scratch<T>(Slot::weights, round_up(plan.in_per_group, tile.rows) * max_taps);
+    // Weights as [residue][row block][t][row], repacked only when the (group, chunk) changes.
+    T* packed_weights = scratch<T>(Slot::weights, g.stride * padded_rows * max_taps);
+    int64_t packed_key = -1;
     const T init[16] = {};
     for (int64_t job = job_begin; job < job_end; ++job) {
       const int64_t chunk = job % chunks, group = job / chunks % g.groups, n = job / chunks / g.groups;
       int64_t row_begin, row_end;
       row_chunk(plan.in_per_group, tile.rows, chunks, chunk, row_begin, row_end);
       if (row_begin >= row_end) continue;
+      if (group * chunks + chunk != packed_key) {
+        packed_key = group * chunks + chunk;
+        for (int64_t r = 0; r < g.stride; ++r)
+          for (int64_t o = 0; o < plan.out_per_group; ++o)
+            for (int64_t i = 0; i < tap_counts[r]; ++i) {
+              const int64_t t = o * tap_counts[r] + i, k = residue_taps[r * g.kernel_size + i];
+              const T* w = weight + (group * plan.out_per_group + o) * plan.taps + k;  // weight[o][c][k] at w + c*K
+              for (int64_t c = row_begin; c < round_up(row_end, tile.rows); ++c)
+                packed_weights[((r * padded_rows + c - c % tile.rows) * max_taps + t * tile.rows) + c % tile.rows] =
+                    c < row_end ? w[c * g.kernel_size] : T(0);
+            }
+      }
       for (int64_t o = 0; o < plan.out_per_group; ++o) {
         T* row = source + o * row_length;
         std::fill(row, row + left_zeros, T(0));
@@ -277,38 +310,20 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
       T* out = grad_input + (n * g.in_channels + group * plan.in_per_group) * g.in_length;
       for (int64_t r = 0; r < g.stride; ++r) {
         // Padded input positions j*stride + r that are real inputs: pad_left <= j*stride + r < pad_left + in_length.
-        const int64_t j_begin = std::max<int64_t>(0, ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride));
+        const int64_t j_begin = ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride);
         const int64_t j_end = floor_div(g.pad_left + g.in_length - 1 - r, g.stride) + 1;
         if (j_begin >= j_end) continue;
-        // The kernel taps reaching this residue and their shifts along the output.
-        int64_t residue_taps[64], shifts[64], tap_count = 0;
-        int64_t* taps_here = g.kernel_size <= 64 ? residue_taps : scratch<int64_t>(Slot::residue_taps, 2 * g.kernel_size);
-        int64_t* shifts_here = g.kernel_size <= 64 ? shifts : taps_here + g.kernel_size;
-        for (int64_t k = 0; k < g.kernel_size; ++k) {
-          const int64_t distance = r - k * g.dilation;
-          if (((distance % g.stride) + g.stride) % g.stride != 0) continue;
-          taps_here[tap_count] = k;
-          shifts_here[tap_count++] = floor_div(distance, g.stride);
-        }
-        // Reduction index t = (output channel o, residue tap i), o-major so channel chunks are contiguous.
-        for (int64_t o = 0; o < plan.out_per_group; ++o)
-          for (int64_t i = 0; i < tap_count; ++i) {
-            const int64_t t = o * tap_count + i;
-            offsets[t] = o * row_length + left_zeros + shifts_here[i];
-            for (int64_t c = row_begin; c < round_up(row_end, tile.rows); ++c)
-              packed_weights[((c / tile.rows) * max_taps + t) * tile.rows + c % tile.rows] =
-                  c < row_end ? weight[((group * plan.out_per_group + o) * plan.in_per_group + c) * g.kernel_size + taps_here[i]] : T(0);
-          }
+        const int64_t tap_count = tap_counts[r];
         const int64_t column_tiles = ceil_div(j_end - j_begin, tile.cols);
         for (int64_t first_tile = 0; first_tile < column_tiles; first_tile += block_tiles)
           for (int64_t o = 0; o < plan.out_per_group; o += chunk_channels) {
             const int64_t first_tap = o * tap_count, chunk_taps = std::min(chunk_channels, plan.out_per_group - o) * tap_count;
             for (int64_t c = row_begin; c < row_end; c += tile.rows) {
               const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - c));
-              const T* block_weights = packed_weights + ((c / tile.rows) * max_taps + first_tap) * tile.rows;
+              const T* block_weights = packed_weights + ((r * padded_rows + c) * max_taps + first_tap * tile.rows);
               for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
                 const int64_t j = j_begin + column_tile * tile.cols;
-                tile.run(source + j, offsets + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
+                tile.run(source + j, offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
                          static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
                          g.in_length, g.stride);
               }
