@@ -25,6 +25,16 @@
 double measure_fma_peak_gflops(const char** isa);
 
 namespace {
+void print_load_average(const char* when) {
+  if (FILE* file = std::fopen("/proc/loadavg", "r")) {
+    char text[128] = {};
+    if (std::fgets(text, sizeof text, file)) std::printf("load average %s: %s", when, text);
+    std::fclose(file);
+  }
+}
+}  // namespace
+
+namespace {
 
 using xgrad::nn::kernels::Conv1dGeometry;
 namespace kernels = xgrad::nn::kernels;
@@ -96,6 +106,8 @@ int main(int argc, char** argv) {
   const double peak = measure_fma_peak_gflops(&peak_isa);
   std::printf("xgrad kernels: %s; measured single-core fp32 FMA peak (%s): %.1f GFLOP/s\n\n", kernels::conv1d_kernel_isa(), peak_isa,
               peak);
+  print_load_average("before");
+  std::printf("\n");
 #ifdef XGRAD_BENCH_WITH_TORCH
   std::printf("| shape | threads | torch fwd ms | xgrad fwd ms | fwd ratio | torch fwd+bwd ms | xgrad fwd+bwd ms | fwd+bwd ratio "
               "| xgrad fwd GFLOP/s | fwd %% peak | xgrad fwd+bwd GFLOP/s | fwd+bwd %% peak |\n");
@@ -198,5 +210,6 @@ int main(int argc, char** argv) {
   }
   std::printf("Results %s LibTorch's.\n", all_agree ? "agree with" : "DO NOT agree with");
 #endif
+  print_load_average("after");
   return all_agree ? 0 : 1;
 }
