@@ -8,6 +8,8 @@
 // made while it is busy (nested, or from another user thread) runs serially instead of waiting.
 #include "core/parallel.hpp"
 
+#include "core/error.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -173,8 +175,7 @@ ThreadPool& pool() {
 }  // namespace
 
 void set_num_threads(int n) {
-  if (n < 1)  // TODO(integration): use xgrad::fail
-    throw std::invalid_argument("set_num_threads: expected a positive thread count, got " + std::to_string(n));
+  XGRAD_CHECK(n >= 1 && n <= 1024, "set_num_threads: expected a positive thread count (at most 1024), got {}", n);
   requested_threads.store(n);
   if (!inside_parallel_region && pool().num_threads() != n) pool().resize(n);
 }
