@@ -15,7 +15,6 @@
 #include <map>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "common/npy.hpp"
@@ -42,7 +41,7 @@ uint64_t fnv1a64(const std::string& text) {
 }
 
 // A generator that depends only on the seed and the name given, never on generation order, so
-// each clip is the same whatever the thread count or the set of other voices.
+// each clip is the same whatever the worker count or the set of other voices.
 std::mt19937_64 rng_for(uint64_t seed, const std::string& name) {
   return std::mt19937_64(fnv1a64(fmt::format("{}|{}", seed, name)));
 }
@@ -172,6 +171,7 @@ Splits make_splits(const Config& cfg, bool verbose) {
   if (cfg.renditions < 1) throw std::invalid_argument(fmt::format("Config::renditions must be >= 1, got {}.", cfg.renditions));
   auto start = std::chrono::steady_clock::now();
   std::vector<Voice> voices = list_voices(cfg);
+  if (voices.empty()) throw std::invalid_argument("Config needs at least one dialect and one variant.");
   auto clips_per_voice = int64_t(kWords.size()) * cfg.renditions;
   auto total_clips = int64_t(voices.size()) * clips_per_voice;
   SharedResults shared(total_clips, int64_t(voices.size()));
