@@ -5,6 +5,7 @@
 #include <set>
 
 #include "autograd/anomaly.hpp"
+#include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 
 namespace xgrad::nn {
@@ -104,16 +105,7 @@ void Module::train(bool on) {
 }
 
 void Module::zero_grad(bool set_to_none) {
-  NoGradGuard no_grad;
-  for (Tensor& p : parameters()) {
-    Tensor& grad = p.mutable_grad();
-    if (!grad.defined()) continue;
-    if (set_to_none) {
-      grad = Tensor();
-    } else {
-      grad.zero_();
-    }
-  }
+  autograd::zero_grad(parameters(), set_to_none);
 }
 
 void Module::to(Dtype dtype) {
