@@ -1,0 +1,219 @@
+// The Conv1d kernels: the reference against hand-computed cases (so the oracle itself is checked),
+// then the fast kernels against the reference over a grid of geometries, on every instruction set
+// this CPU supports, in float and double, with 1 and 2 threads.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/parallel.hpp"
+#include "nn/kernels/conv1d_dispatch.hpp"
+#include "nn/kernels/conv1d_kernels.hpp"
+
+using xgrad::nn::kernels::Conv1dGeometry;
+namespace kernels = xgrad::nn::kernels;
+
+namespace {
+
+template <class T>
+std::vector<T> random_values(int64_t count, std::mt19937& rng) {
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  std::vector<T> values(static_cast<size_t>(count));
+  for (T& v : values) v = static_cast<T>(uniform(rng));
+  return values;
+}
+
+int64_t input_size(const Conv1dGeometry& g) { return g.batch * g.in_channels * g.in_length; }
+int64_t weight_size(const Conv1dGeometry& g) { return g.out_channels * (g.in_channels / g.groups) * g.kernel_size; }
+int64_t output_size(const Conv1dGeometry& g) { return g.batch * g.out_channels * g.out_length(); }
+
+std::string describe(const Conv1dGeometry& g) {
+  return "N=" + std::to_string(g.batch) + " C_in=" + std::to_string(g.in_channels) + " C_out=" + std::to_string(g.out_channels) +
+         " L=" + std::to_string(g.in_length) + " K=" + std::to_string(g.kernel_size) + " stride=" + std::to_string(g.stride) +
+         " dilation=" + std::to_string(g.dilation) + " groups=" + std::to_string(g.groups) + " pad=(" + std::to_string(g.pad_left) +
+         "," + std::to_string(g.pad_right) + ") L_out=" + std::to_string(g.out_length());
+}
+
+// |actual - expected| <= tolerance * max(1, max |expected|): the sums differ only in rounding order,
+// whose error scales with the size of the terms, not of each (possibly cancelled) result.
+template <class T>
+void check_close(const std::vector<T>& actual, const std::vector<T>& expected, const char* what) {
+  const double tolerance = sizeof(T) == 4 ? 1e-5 : 1e-12;
+  double scale = 1.0;
+  for (T e : expected) scale = std::max(scale, std::abs(static_cast<double>(e)));
+  double worst = 0.0;
+  size_t worst_index = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const double error = std::abs(static_cast<double>(actual[i]) - static_cast<double>(expected[i]));
+    if (!(error <= worst)) worst = error, worst_index = i;  // also catches NaN
+  }
+  INFO(what << ": worst error " << worst << " at " << worst_index << " (scale " << scale << ")");
+  CHECK(worst <= tolerance * scale);
+}
+
+// Runs all four fast kernels and compares them with the reference.
+template <class T>
+void check_fast_against_reference(const Conv1dGeometry& g, std::mt19937& rng, bool with_bias) {
+  const auto input = random_values<T>(input_size(g), rng);
+  const auto weight = random_values<T>(weight_size(g), rng);
+  const auto bias = random_values<T>(g.out_channels, rng);
+  const auto grad_output = random_values<T>(output_size(g), rng);
+  const T* bias_or_null = with_bias ? bias.data() : nullptr;
+  // Poisoned outputs: the kernels must overwrite every element.
+  const T poison = std::nan("");
+
+  std::vector<T> expected(static_cast<size_t>(output_size(g))), actual(expected.size(), poison);
+  kernels::conv1d_forward_reference(g, input.data(), weight.data(), bias_or_null, expected.data());
+  kernels::conv1d_forward(g, input.data(), weight.data(), bias_or_null, actual.data());
+  check_close(actual, expected, "forward");
+
+  std::vector<T> expected_input(input.size()), actual_input(input.size(), poison);
+  kernels::conv1d_backward_input_reference(g, grad_output.data(), weight.data(), expected_input.data());
+  kernels::conv1d_backward_input(g, grad_output.data(), weight.data(), actual_input.data());
+  check_close(actual_input, expected_input, "backward input");
+
+  std::vector<T> expected_weight(weight.size()), actual_weight(weight.size(), poison);
+  kernels::conv1d_backward_weight_reference(g, grad_output.data(), input.data(), expected_weight.data());
+  kernels::conv1d_backward_weight(g, grad_output.data(), input.data(), actual_weight.data());
+  check_close(actual_weight, expected_weight, "backward weight");
+
+  std::vector<T> expected_bias(bias.size()), actual_bias(bias.size(), poison);
+  kernels::conv1d_backward_bias_reference(g, grad_output.data(), expected_bias.data());
+  kernels::conv1d_backward_bias(g, grad_output.data(), actual_bias.data());
+  check_close(actual_bias, expected_bias, "backward bias");
+}
+
+// The geometry grid: every group layout x kernel size 1..9 x stride 1..4 x dilation 1..3, with
+// batch, channel counts, padding and output length cycling through awkward values (1, odd, not a
+// multiple of any vector width, pad_left != pad_right, out_length 1 and short tails).
+std::vector<Conv1dGeometry> geometry_grid() {
+  struct Layout { int64_t groups, in_per_group, out_per_group; };
+  const Layout layouts[] = {{1, 1, 1}, {1, 3, 7}, {1, 5, 9}, {1, 17, 13}, {2, 3, 5}, {2, 4, 2},
+                            {5, 1, 1}, {8, 1, 1}, {6, 1, 2}, {3, 1, 3}};  // last four: depthwise, with multiplier
+  const int64_t out_lengths[] = {1, 2, 3, 7, 13, 17, 33, 70};
+  const int64_t pads[][2] = {{0, 0}, {1, 2}, {2, 1}, {0, 3}, {4, 4}, {3, 0}};
+  std::vector<Conv1dGeometry> grid;
+  int64_t counter = 0;
+  for (const Layout& layout : layouts)
+    for (int64_t kernel = 1; kernel <= 9; ++kernel)
+      for (int64_t stride = 1; stride <= 4; ++stride)
+        for (int64_t dilation = 1; dilation <= 3; ++dilation, ++counter) {
+          Conv1dGeometry g{};
+          g.batch = 1 + counter % 3;
+          g.groups = layout.groups;
+          g.in_channels = layout.groups * layout.in_per_group;
+          g.out_channels = layout.groups * layout.out_per_group;
+          g.kernel_size = kernel;
+          g.stride = stride;
+          g.dilation = dilation;
+          g.pad_left = pads[counter % 6][0];
+          g.pad_right = pads[(counter / 6) % 6][1];
+          const int64_t out_length = out_lengths[(counter * 5) % 8];
+          const int64_t span = dilation * (kernel - 1) + 1;
+          // The smallest input giving out_length, plus 0..stride-1 unused trailing positions.
+          g.in_length = (out_length - 1) * stride + span - g.pad_left - g.pad_right + counter % stride;
+          if (g.in_length < 1) g.in_length = 1;
+          if (g.out_length() < 1) continue;
+          grid.push_back(g);
+        }
+  // Kernel 80 once (the audio front-end), and a few bigger shapes that fill whole register tiles.
+  grid.push_back({2, 1, 6, 400, 80, 4, 1, 1, 0, 0});
+  grid.push_back({2, 19, 37, 300, 3, 1, 1, 1, 1, 1});
+  grid.push_back({1, 40, 40, 200, 5, 2, 2, 1, 3, 2});
+  grid.push_back({3, 24, 24, 150, 9, 1, 1, 24, 4, 4});
+  grid.push_back({2, 16, 16, 129, 3, 1, 4, 4, 4, 4});
+  return grid;
+}
+
+// The instruction sets to test on this machine, each forced in turn.
+std::vector<std::string> supported_isas() {
+  std::vector<std::string> isas;
+  for (const char* isa : {"generic", "avx2", "avx512"})
+    if (kernels::conv1d_isa_supported(isa)) isas.push_back(isa);
+  return isas;
+}
+
+struct IsaGuard {
+  std::string saved = kernels::conv1d_kernel_isa();
+  ~IsaGuard() { kernels::set_conv1d_kernel_isa(saved.c_str()); }
+};
+
+}  // namespace
+
+TEST_CASE("reference forward matches a hand-computed case with stride, padding, dilation and bias") {
+  // x = [1 2 3 4 5], w = [1 0 -1], bias 0.5, pad (1, 2), dilation 1, stride 2:
+  // padded x = [0 1 2 3 4 5 0 0]; outputs at 0, 2, 4: (0-2)+.5, (2-4)+.5, (4-0)+.5; L_out = (5+3-2-1)/2+1 = 3.
+  const Conv1dGeometry g{1, 1, 1, 5, 3, 2, 1, 1, 1, 2};
+  REQUIRE(g.out_length() == 3);
+  const double x[] = {1, 2, 3, 4, 5}, w[] = {1, 0, -1}, b[] = {0.5};
+  double y[3];
+  kernels::conv1d_forward_reference(g, x, w, b, y);
+  CHECK(y[0] == -1.5);
+  CHECK(y[1] == -1.5);
+  CHECK(y[2] == 4.5);
+
+  // Dilation 2, no padding: y[l] = x[l] - x[l+4] for l = 0 -> 1 - 5.
+  const Conv1dGeometry dilated{1, 1, 1, 5, 3, 1, 2, 1, 0, 0};
+  REQUIRE(dilated.out_length() == 1);
+  kernels::conv1d_forward_reference(dilated, x, w, static_cast<const double*>(nullptr), y);
+  CHECK(y[0] == -4.0);
+}
+
+TEST_CASE("reference forward handles groups and channel sums") {
+  // 2 groups, 2 in channels, 2 out channels, K = 1: each output channel scales its own input channel.
+  const Conv1dGeometry g{1, 2, 2, 3, 1, 1, 1, 2, 0, 0};
+  const float x[] = {1, 2, 3, 10, 20, 30}, w[] = {2, -1};
+  float y[6];
+  kernels::conv1d_forward_reference(g, x, w, static_cast<const float*>(nullptr), y);
+  const float expected[] = {2, 4, 6, -10, -20, -30};
+  for (int i = 0; i < 6; ++i) CHECK(y[i] == expected[i]);
+  // 1 group, 2 in channels, 1 out channel, K = 2: y[l] = x0[l] + x0[l+1] + 2*x1[l] - x1[l+1].
+  const Conv1dGeometry dense{1, 2, 1, 3, 2, 1, 1, 1, 0, 0};
+  const float wd[] = {1, 1, 2, -1};
+  kernels::conv1d_forward_reference(dense, x, wd, static_cast<const float*>(nullptr), y);
+  CHECK(y[0] == 1 + 2 + 20 - 20);
+  CHECK(y[1] == 2 + 3 + 40 - 30);
+}
+
+TEST_CASE("reference backward kernels match hand-computed gradients") {
+  // x = [1 2 3 4 5], w = [1 0 -1], stride 2, pad (1, 2): outputs read padded positions {0,1,2}, {2,3,4}, {4,5,6},
+  // i.e. input indices {-,0,1}, {1,2,3}, {3,4,-}.
+  const Conv1dGeometry g{1, 1, 1, 5, 3, 2, 1, 1, 1, 2};
+  const double x[] = {1, 2, 3, 4, 5}, w[] = {1, 0, -1}, dy[] = {1, 10, 100};
+  double dx[5], dw[3], db[1];
+  kernels::conv1d_backward_input_reference(g, dy, w, dx);
+  // dx[i] = sum over (l, k) reading i of w[k] dy[l]: x0 <- (l0,k1); x1 <- (l0,k2),(l1,k0); x2 <- (l1,k1);
+  // x3 <- (l1,k2),(l2,k0); x4 <- (l2,k1).
+  const double expected_dx[] = {0, -1 + 10, 0, -10 + 100, 0};
+  for (int i = 0; i < 5; ++i) CHECK(dx[i] == expected_dx[i]);
+  kernels::conv1d_backward_weight_reference(g, dy, x, dw);
+  // dw[k] = sum_l dy[l] x[2l + k - 1]: k0: 0*1 + 2*10 + 4*100; k1: 1 + 30 + 500; k2: 2 + 40 + 0.
+  CHECK(dw[0] == 420);
+  CHECK(dw[1] == 531);
+  CHECK(dw[2] == 42);
+  kernels::conv1d_backward_bias_reference(g, dy, db);
+  CHECK(db[0] == 111);
+}
+
+TEST_CASE_TEMPLATE("fast kernels match the reference over the geometry grid", T, float, double) {
+  IsaGuard isa_guard;
+  const int saved_threads = xgrad::get_num_threads();
+  const auto grid = geometry_grid();
+  for (const std::string& isa : supported_isas()) {
+    REQUIRE(kernels::set_conv1d_kernel_isa(isa.c_str()));
+    for (int threads : {1, 2}) {
+      xgrad::set_num_threads(threads);
+      std::mt19937 rng(1234);
+      int64_t index = 0;
+      for (const Conv1dGeometry& g : grid) {
+        INFO("isa " << isa << ", threads " << threads << ", " << describe(g));
+        check_fast_against_reference<T>(g, rng, ++index % 2 == 0);
+      }
+    }
+  }
+  xgrad::set_num_threads(saved_threads);
+}
