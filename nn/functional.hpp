@@ -90,6 +90,10 @@ struct Conv1dParams {
 // appends a sentence to `problems` for each invalid one.
 Conv1dParams resolve_conv1d_params(const IntOrTuple1& stride, const Padding& padding, const IntOrTuple1& dilation,
                                    std::int64_t groups, std::int64_t kernel_size, std::vector<std::string>& problems);
+// Throws xgrad::Error unless the kernel's extent d(k-1)+1 fits in the padded length
+// (computed without overflow for any option values).
+void check_kernel_fits(std::int64_t length, const Conv1dParams& params, std::int64_t kernel_size,
+                       const Shape& input_shape);
 // "3" from {3}; the whole tuple "(3, 3)" otherwise (for messages).
 std::string tuple_string(const std::vector<std::int64_t>& values);
 }  // namespace detail
