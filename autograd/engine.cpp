@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "autograd/anomaly.hpp"
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
@@ -77,7 +78,9 @@ void run_backward(const Tensor& root, const Tensor& grad_in, BackwardOptions opt
 
   NoGradGuard no_grad;  // gradients are computed outside the graph
   if (!root.grad_fn()) {
-    accumulate_into_leaf(*root.impl(), grad);
+    // `grad` may be the caller's own tensor: never adopt it as .grad() (an
+    // in-place update of the gradient would change the caller's tensor).
+    accumulate_into_leaf(*root.impl(), grad_in.defined() ? grad.clone() : grad);
     return;
   }
 
@@ -132,6 +135,11 @@ void run_backward(const Tensor& root, const Tensor& grad_in, BackwardOptions opt
       }
       if (input_grads[i].defined()) {
         Tensor input_grad = checked_gradient(*node, i, std::move(input_grads[i]));
+        if (is_anomaly_enabled()) {
+          check_finite(input_grad, fmt::format("the gradient that {} returned for its input {} ({})", node->name, i,
+                                               node->anomaly_context.empty() ? "recorded before detect_anomaly was enabled"
+                                                                             : node->anomaly_context));
+        }
         if (edge.leaf) {
           accumulate_into_leaf(*edge.leaf, input_grad);
         } else {

@@ -1,5 +1,6 @@
 #include "autograd/node.hpp"
 
+#include "autograd/anomaly.hpp"
 #include "autograd/grad_mode.hpp"
 
 namespace xgrad::autograd {
@@ -59,6 +60,10 @@ Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs
   }
   auto node = std::make_shared<Node>();
   node->name = name;
+  if (is_anomaly_enabled()) {
+    node->anomaly_context = current_anomaly_context();
+    check_finite(output, fmt::format("the forward output of {} ({})", name, node->anomaly_context));
+  }
   node->backward = std::move(backward);
   node->next.reserve(inputs.size());
   node->inputs.reserve(inputs.size());

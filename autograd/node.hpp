@@ -9,6 +9,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -42,6 +43,7 @@ struct Node {
   std::vector<Edge> next;             // one per input
   std::vector<InputInfo> inputs;      // shapes and dtypes the gradients must have
   bool released = false;
+  std::string anomaly_context;        // where it was recorded; set only under detect_anomaly
 
   Node() = default;
   Node(const Node&) = delete;

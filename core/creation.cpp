@@ -10,22 +10,25 @@ Tensor finish(Tensor tensor, const TensorOptions& options) {
   tensor.impl()->requires_grad = options.requires_grad;
   return tensor;
 }
-}  // namespace
 
-Tensor empty(const Shape& shape, TensorOptions options) { return finish(make_tensor(shape, options.dtype, "empty"), options); }
-
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
-
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
-
-Tensor full(const Shape& shape, double value, TensorOptions options) {
-  Tensor tensor = make_tensor(shape, options.dtype, "full");
+// `op` names the public function in error messages ("zeros: shape [2, -1] has a negative dimension").
+Tensor filled(const Shape& shape, double value, const TensorOptions& options, std::string_view op) {
+  Tensor tensor = make_tensor(shape, options.dtype, op);
   dispatch(options.dtype, [&](auto zero) {
     using T = decltype(zero);
     std::fill_n(tensor.data_ptr<T>(), tensor.numel(), static_cast<T>(value));
   });
   return finish(tensor, options);
 }
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions options) { return finish(make_tensor(shape, options.dtype, "empty"), options); }
+
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled(shape, 0.0, options, "zeros"); }
+
+Tensor ones(const Shape& shape, TensorOptions options) { return filled(shape, 1.0, options, "ones"); }
+
+Tensor full(const Shape& shape, double value, TensorOptions options) { return filled(shape, value, options, "full"); }
 
 Tensor rand(const Shape& shape, TensorOptions options) {
   Tensor tensor = make_tensor(shape, options.dtype, "rand");

@@ -72,10 +72,14 @@ Header parse_header(std::string_view dict, const std::string& path) {
   XGRAD_CHECK(shape.size() >= 2 && shape.front() == '(' && shape.back() == ')',
               "load_npy: '{}' has a malformed shape '{}'", path, shape);
   shape = shape.substr(1, shape.size() - 2);
+  // Python's tuple repr: "d0, d1, ..." with an optional trailing comma. Anything
+  // else ("2 3", "2,,3", "-1", "1.5") is corrupted text, not a shape.
   std::size_t pos = 0;
+  auto skip_spaces = [&] {
+    while (pos < shape.size() && shape[pos] == ' ') ++pos;
+  };
+  skip_spaces();
   while (pos < shape.size()) {
-    while (pos < shape.size() && (shape[pos] == ' ' || shape[pos] == ',')) ++pos;
-    if (pos >= shape.size()) break;
     std::int64_t value = 0;
     std::size_t digits = 0;
     while (pos < shape.size() && shape[pos] >= '0' && shape[pos] <= '9') {
@@ -85,10 +89,13 @@ Header parse_header(std::string_view dict, const std::string& path) {
       ++digits;
     }
     if (pos < shape.size() && shape[pos] == 'L') ++pos;  // Python 2 longs
-    XGRAD_CHECK(digits > 0 && (pos >= shape.size() || shape[pos] == ',' || shape[pos] == ' '),
-                "load_npy: '{}' has a malformed shape ({})", path, shape);
+    skip_spaces();
+    XGRAD_CHECK(digits > 0 && (pos >= shape.size() || shape[pos] == ','), "load_npy: '{}' has a malformed shape ({})",
+                path, shape);
     header.shape.push_back(value);
     XGRAD_CHECK(header.shape.size() <= 64, "load_npy: '{}' has more than 64 dimensions", path);
+    if (pos < shape.size()) ++pos;  // the comma
+    skip_spaces();
   }
   return header;
 }

@@ -39,26 +39,30 @@ struct Formatter {
   }
 };
 
+// PyTorch's _Formatter: the style and the width come from the nonzero finite
+// values only (zeros, nan and inf are padded to that width, never widen it).
 Formatter choose_format(const std::vector<double>& values) {
   Formatter f;
-  std::vector<double> finite;
+  f.style = Style::Integer;
+  f.width = 1;
+  std::vector<double> nonzero_finite;
   for (double v : values)
-    if (std::isfinite(v)) finite.push_back(v);
-  if (!finite.empty()) {
-    const bool integral = std::all_of(finite.begin(), finite.end(), [](double v) { return std::nearbyint(v) == v; });
-    double max_abs = 0, min_abs = INFINITY;
-    for (double v : finite) {
-      const double a = std::abs(v);
-      if (a != 0) min_abs = std::min(min_abs, a);
-      max_abs = std::max(max_abs, a);
-    }
-    if (integral) {
-      f.style = max_abs > 1e8 ? Style::Scientific : Style::Integer;
-    } else if (max_abs > 1e8 || (min_abs != INFINITY && (min_abs < 1e-4 || max_abs / min_abs > 1000.0))) {
-      f.style = Style::Scientific;
-    }
+    if (std::isfinite(v) && v != 0) nonzero_finite.push_back(v);
+  if (nonzero_finite.empty()) return f;
+  double max_abs = 0, min_abs = INFINITY;
+  for (double v : nonzero_finite) {
+    min_abs = std::min(min_abs, std::abs(v));
+    max_abs = std::max(max_abs, std::abs(v));
   }
-  for (double v : values) f.width = std::max(f.width, f.raw(v).size());
+  const bool integral =
+      std::all_of(nonzero_finite.begin(), nonzero_finite.end(), [](double v) { return std::ceil(v) == v; });
+  const bool wide_range = max_abs / min_abs > 1000.0 || max_abs > 1e8;
+  if (integral) {
+    f.style = wide_range ? Style::Scientific : Style::Integer;
+  } else {
+    f.style = wide_range || min_abs < 1e-4 ? Style::Scientific : Style::Fixed;
+  }
+  for (double v : nonzero_finite) f.width = std::max(f.width, f.raw(v).size());
   return f;
 }
 
@@ -89,7 +93,8 @@ struct Printer {
     out += '[';
     const std::vector<std::int64_t> idx = shown(shape[dim]);
     if (dim == rank - 1) {
-      const std::size_t per_line = std::max<std::size_t>(1, (kLineWidth - indent - 1) / (format.width + 2));
+      // As PyTorch: floor((linewidth - indent) / (width + 2)) entries per line.
+      const std::size_t per_line = std::max<std::size_t>(1, (kLineWidth - std::min(indent, kLineWidth)) / (format.width + 2));
       std::size_t on_line = 0;
       for (std::size_t i = 0; i < idx.size(); ++i) {
         if (i > 0) {
@@ -101,7 +106,7 @@ struct Printer {
             out += ' ';
           }
         }
-        out += idx[i] < 0 ? std::string("...") : format(values[offset + idx[i]]);
+        out += idx[i] < 0 ? std::string(" ...") : format(values[offset + idx[i]]);  // PyTorch's ' ...' entry
         ++on_line;
       }
     } else {
@@ -138,7 +143,8 @@ std::string to_string(const Tensor& tensor) {
     out += choose_format(values).raw(values[0]);  // a 0-dim tensor: the bare value
   } else if (n == 0) {
     out += "[]";
-    suffixes.push_back(fmt::format("size=({}{})", fmt::join(shape, ", "), shape.size() == 1 ? "," : ""));
+    // PyTorch shows the shape of an empty tensor unless it is (0,), as NumPy.
+    if (shape.size() != 1) suffixes.push_back(fmt::format("size=({})", fmt::join(shape, ", ")));
   } else {
     Printer printer{shape, contiguous_strides(shape), summarize, {}, {}};
     // Choose the format from the elements that will be shown.
@@ -156,7 +162,6 @@ std::string to_string(const Tensor& tensor) {
         if (edge) visible.push_back(values[i]);
       }
       printer.format = choose_format(visible);
-      suffixes.push_back(fmt::format("size=({}{})", fmt::join(shape, ", "), shape.size() == 1 ? "," : ""));
     } else {
       printer.format = choose_format(values);
     }

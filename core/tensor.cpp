@@ -111,7 +111,10 @@ Tensor& Tensor::copy_(const Tensor& source) {
   return *this;
 }
 
-Tensor& Tensor::zero_() { return fill_(0.0); }
+Tensor& Tensor::zero_() {
+  check_in_place(*this, "zero_");
+  return fill_(0.0);
+}
 
 Tensor& Tensor::fill_(double value) {
   check_in_place(*this, "fill_");

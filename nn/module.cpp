@@ -4,12 +4,19 @@
 #include <ostream>
 #include <set>
 
+#include "autograd/anomaly.hpp"
 #include "autograd/grad_mode.hpp"
 
 namespace xgrad::nn {
 
 Tensor Module::forward(const Tensor&) {
   fail("{}: this module does not implement forward(const Tensor&)", type_name());
+}
+
+Tensor Module::operator()(const Tensor& input) {
+  if (!autograd::is_anomaly_enabled()) return forward(input);
+  autograd::AnomalyScope scope(type_name());
+  return forward(input);
 }
 
 void Module::check_new_name(const std::string& name, const char* what) const {

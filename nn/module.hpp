@@ -37,7 +37,8 @@ class Module {
   // The computation. Modules with one tensor in and one out override this; the
   // base throws xgrad::Error naming the module type.
   virtual Tensor forward(const Tensor& input);
-  Tensor operator()(const Tensor& input) { return forward(input); }
+  // Calls forward (inside an anomaly-detection scope naming this module).
+  Tensor operator()(const Tensor& input);
 
   // Registration: returns the stored handle (parameters get requires_grad).
   Tensor& register_parameter(std::string name, Tensor tensor, bool requires_grad = true);
@@ -73,6 +74,12 @@ class Module {
   // name must be present, none unexpected, shapes and dtypes must match; on any
   // mismatch throws xgrad::Error listing the problems and changes nothing.
   void load_state_dict(const StateDict& state, bool strict = true);
+
+  // state_dict() to a checkpoint file and back (format, atomicity and checks in
+  // nn/checkpoint.hpp). load validates the whole file against this module first:
+  // a truncated, corrupted or mismatched file throws xgrad::Error and changes nothing.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
 
   // Printing like PyTorch's repr: "Conv1d(16, 33, kernel_size=(3,), stride=(2,))",
   // children indented one per line.

@@ -2,6 +2,7 @@
 // broadcast_to. All outputs are contiguous; reshape shares the input's storage.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include "autograd/engine.hpp"
@@ -59,6 +60,8 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
       infer = static_cast<std::int64_t>(i);
     } else {
       XGRAD_CHECK(shape[i] >= 0, "reshape: invalid shape {} (negative dimension)", requested);
+      XGRAD_CHECK(shape[i] == 0 || known <= std::numeric_limits<std::int64_t>::max() / shape[i],
+                  "reshape: shape {} has more elements than a 64-bit count can hold", requested);
       known = known * shape[i];
     }
   }
@@ -112,15 +115,20 @@ Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims) {
     T* o = out.data_ptr<T>();
     const std::int64_t n = out.numel();
     if (n == 0) return;
-    std::vector<std::int64_t> index(rank, 0);
+    if (rank == 0) {
+      o[0] = in[0];
+      return;
+    }
+    // Odometer over the output, tracking the matching input offset.
+    Shape index(out_shape.size(), 0);
     std::int64_t offset = 0;
     for (std::int64_t i = 0; i < n; ++i) {
       o[i] = in[offset];
       for (std::int64_t d = rank - 1; d >= 0; --d) {
-        ++index[d];
-        offset += in_strides[order[d]];
-        if (index[d] < out_shape[d]) break;
-        offset -= in_strides[order[d]] * out_shape[d];
+        const std::int64_t stride = in_strides[order[d]];
+        offset += stride;
+        if (++index[d] < out_shape[d]) break;
+        offset -= stride * out_shape[d];
         index[d] = 0;
       }
     }
@@ -184,7 +192,7 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t
   auto clamp_index = [extent](std::int64_t i) { return std::clamp(i < 0 ? i + extent : i, std::int64_t{0}, extent); };
   start = clamp_index(start);
   end = std::max(clamp_index(end), start);
-  const std::int64_t count = (end - start + step - 1) / step;
+  const std::int64_t count = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
   Shape out_shape = a.shape();
   out_shape[d] = count;
   Tensor out = make_tensor(out_shape, a.dtype(), "slice");

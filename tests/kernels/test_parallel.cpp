@@ -18,7 +18,7 @@ struct ThreadCountGuard {
 
 }  // namespace
 
-TEST_CASE("parallel_for covers [0, n) exactly once in contiguous chunks") {
+TEST_CASE("parallel_for covers 0..n exactly once in contiguous chunks") {
   ThreadCountGuard guard;
   for (int threads : {1, 2, 3, 8}) {
     xgrad::set_num_threads(threads);

@@ -1,0 +1,366 @@
+#include "keyword_spotting/dataset.hpp"
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "common/npy.hpp"
+#include "common/progress.hpp"
+#include "keyword_spotting/speech_synth.hpp"
+
+namespace kws {
+namespace {
+
+namespace fs = std::filesystem;
+using xgrad_examples::NpyError;
+
+// Bump when the way clips are made changes, so every existing cache is regenerated.
+constexpr int kCacheFormat = 1;
+constexpr const char* kManifestTitle = "xgrad keyword_spotting cache";
+
+uint64_t fnv1a64(const std::string& text) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+// A generator that depends only on the seed and the name given, never on generation order, so
+// each clip is the same whatever the thread count or the set of other voices.
+std::mt19937_64 rng_for(uint64_t seed, const std::string& name) {
+  return std::mt19937_64(fnv1a64(fmt::format("{}|{}", seed, name)));
+}
+
+Split split_of(size_t dialect_index, size_t variant_index) {
+  size_t k = (dialect_index + variant_index) % 10;
+  if (k >= 8) return Split::test;
+  if (k == 7) return Split::valid;
+  return Split::train;
+}
+
+Prosody prosody_for(const Config& cfg, const Voice& voice, int word, int rendition) {
+  std::mt19937_64 rng = rng_for(cfg.seed, fmt::format("{}|{}|{}", voice.name(), word, rendition));
+  std::uniform_real_distribution<double> speed(0.8, 1.25);
+  std::uniform_int_distribution<int> pitch_offset(-10, 10);
+  std::uniform_int_distribution<int> pitch_range(25, 75);
+  Prosody prosody;
+  prosody.rate = static_cast<int>(std::lround(voice.base_rate * speed(rng)));
+  prosody.pitch = std::clamp(voice.base_pitch + pitch_offset(rng), 0, 100);
+  prosody.pitch_range = pitch_range(rng);
+  return prosody;
+}
+
+const char* quality_name(ResampleQuality quality) {
+  switch (quality) {
+    case ResampleQuality::best: return "best";
+    case ResampleQuality::medium: return "medium";
+    case ResampleQuality::fastest: return "fastest";
+  }
+  return "?";
+}
+
+// Runs work(i) for i in [0, count) on `threads` threads; rethrows the first exception.
+template <typename Work>
+void parallel_for(int64_t count, int threads, Work work) {
+  std::atomic<int64_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto run = [&] {
+    try {
+      for (int64_t i; (i = next++) < count;) work(i);
+    } catch (...) {
+      std::lock_guard lock(error_mutex);
+      if (!error) error = std::current_exception();
+      next = count;
+    }
+  };
+  std::vector<std::jthread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(run);
+  run();
+  pool.clear();  // joins
+  if (error) std::rethrow_exception(error);
+}
+
+Dataset& dataset_for(Splits& splits, Split split) {
+  return split == Split::train ? splits.train : split == Split::valid ? splits.valid : splits.test;
+}
+const Dataset& dataset_for(const Splits& splits, Split split) {
+  return dataset_for(const_cast<Splits&>(splits), split);
+}
+constexpr std::array<Split, 3> kSplits = {Split::train, Split::valid, Split::test};
+
+}  // namespace
+
+std::vector<std::string> default_dialects() {
+  // The gmw/ English voices of espeak-ng 1.51 (`espeak-ng --voices=en`); the mb/ ones need mbrola.
+  return {"en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc"};
+}
+
+std::vector<std::string> default_variants() {
+  // From espeak-ng-data/voices/!v: male and female formant sets, Klatt synthesis, odd timbres.
+  return {"m1", "m2",    "m3",     "m4",     "m5",      "m6",      "m7",   "f1",   "f2",    "f3",
+          "f4", "f5",    "croak",  "klatt",  "klatt2",  "klatt3",  "Andy", "Annie", "grandma", "whisper"};
+}
+
+const char* split_name(Split split) {
+  switch (split) {
+    case Split::train: return "train";
+    case Split::valid: return "valid";
+    case Split::test: return "test";
+  }
+  return "?";
+}
+
+std::vector<Voice> list_voices(const Config& cfg) {
+  std::vector<Voice> voices;
+  for (size_t d = 0; d < cfg.dialects.size(); ++d) {
+    for (size_t v = 0; v < cfg.variants.size(); ++v) {
+      Voice voice{.dialect = cfg.dialects[d], .variant = cfg.variants[v], .split = split_of(d, v)};
+      std::mt19937_64 rng = rng_for(cfg.seed, voice.name());
+      voice.base_pitch = std::uniform_int_distribution<int>(35, 65)(rng);
+      voice.base_rate = std::uniform_int_distribution<int>(135, 185)(rng);
+      voices.push_back(voice);
+    }
+  }
+  return voices;
+}
+
+std::string describe(const Config& cfg) {
+  return fmt::format("format={} espeak-ng={} dialects={} variants={} renditions={} seed={} resample={} clip={}@{}Hz",
+                     kCacheFormat, SpeechSynthesizer::version(), fmt::join(cfg.dialects, ","),
+                     fmt::join(cfg.variants, ","), cfg.renditions, cfg.seed, quality_name(cfg.quality), kClipSamples,
+                     kSampleRate);
+}
+
+std::string config_hash(const Config& cfg) { return fmt::format("{:016x}", fnv1a64(describe(cfg))); }
+
+Splits make_splits(const Config& cfg, bool verbose) {
+  if (cfg.renditions < 1) throw std::invalid_argument(fmt::format("Config::renditions must be >= 1, got {}.", cfg.renditions));
+  auto start = std::chrono::steady_clock::now();
+  std::vector<Voice> voices = list_voices(cfg);
+  std::vector<std::string> names;
+  for (const Voice& voice : voices) names.push_back(voice.name());
+
+  // Lay out every clip first: which voice/word/rendition goes to which row of which split.
+  struct Job {
+    int64_t voice_id;
+    int word;
+    int rendition;
+    Dataset* dataset;
+    int64_t row;
+  };
+  Splits splits;
+  std::vector<Job> jobs;
+  for (Split split : kSplits) {
+    Dataset& dataset = dataset_for(splits, split);
+    dataset.voice_names = names;
+    for (size_t id = 0; id < voices.size(); ++id) {
+      if (voices[id].split != split) continue;
+      for (int word = 0; word < int(kWords.size()); ++word) {
+        for (int rendition = 0; rendition < cfg.renditions; ++rendition) {
+          jobs.push_back({int64_t(id), word, rendition, &dataset, dataset.size()});
+          dataset.labels.push_back(word);
+          dataset.voice_ids.push_back(int64_t(id));
+        }
+      }
+    }
+    dataset.audio.assign(size_t(dataset.size() * kClipSamples), 0.0f);
+  }
+
+  // espeak is single-threaded and fast (~0.6 ms a clip); resampling is the slow part, so speak
+  // a batch on this thread, then resample and fit the batch on every core.
+  SpeechSynthesizer synth;
+  int threads = cfg.threads > 0 ? cfg.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  constexpr int64_t kBatch = 500;
+  double speak_seconds = 0, fit_seconds = 0;
+  std::atomic<int64_t> longer_than_clip{0};
+  std::vector<std::string> silent;
+  std::mutex silent_mutex;
+  std::optional<xgrad_examples::ProgressBar> bar;
+  if (verbose) bar.emplace(int64_t(jobs.size()), "synthesizing");
+
+  for (int64_t first = 0; first < int64_t(jobs.size()); first += kBatch) {
+    int64_t count = std::min<int64_t>(kBatch, int64_t(jobs.size()) - first);
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::vector<float>> spoken(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) {
+      const Job& job = jobs[size_t(first + i)];
+      const Voice& voice = voices[size_t(job.voice_id)];
+      spoken[size_t(i)] = synth.speak(kWords[job.word], voice.name(), prosody_for(cfg, voice, job.word, job.rendition));
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    parallel_for(count, threads, [&](int64_t i) {
+      const Job& job = jobs[size_t(first + i)];
+      std::vector<float> audio = resample(spoken[size_t(i)], synth.sample_rate(), kSampleRate, cfg.quality);
+      std::span<float> clip(job.dataset->audio.data() + job.row * kClipSamples, size_t(kClipSamples));
+      int64_t word_samples = fit_clip(audio, clip);
+      if (word_samples > kClipSamples) ++longer_than_clip;
+      if (word_samples == 0) {
+        std::lock_guard lock(silent_mutex);
+        silent.push_back(fmt::format("{} saying '{}' (rendition {})", names[size_t(job.voice_id)], kWords[job.word], job.rendition));
+      }
+    });
+    auto t2 = std::chrono::steady_clock::now();
+    speak_seconds += std::chrono::duration<double>(t1 - t0).count();
+    fit_seconds += std::chrono::duration<double>(t2 - t1).count();
+    if (bar) bar->update(first + count, {}, first + count);
+  }
+  if (bar) bar->finish();
+
+  if (!silent.empty()) {
+    throw std::runtime_error(fmt::format("{} clips came out silent, e.g. {}.", silent.size(), silent.front()));
+  }
+  if (verbose) {
+    double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print("made {} clips from {} voices in {:.1f} s (espeak {:.1f} s on 1 thread, resample+fit {:.1f} s on {} threads)\n",
+               jobs.size(), voices.size(), total, speak_seconds, fit_seconds, threads);
+    if (longer_than_clip > 0) {
+      fmt::print("{} words were longer than 1 s and kept their middle second\n", longer_than_clip.load());
+    }
+  }
+  return splits;
+}
+
+void save_cache(const std::string& cache_dir, const Config& cfg, const Splits& splits) {
+  fs::path dir(cache_dir);
+  fs::create_directories(dir);
+  fs::path manifest = dir / "manifest.txt";
+  fs::remove(manifest);  // from here until the new one is in place, the cache counts as absent
+
+  for (Split split : kSplits) {
+    const Dataset& dataset = dataset_for(splits, split);
+    std::string prefix = (dir / split_name(split)).string();
+    xgrad_examples::write_npy(prefix + "_x.npy", dataset.audio, {dataset.size(), kClipSamples});
+    xgrad_examples::write_npy(prefix + "_y.npy", dataset.labels, {dataset.size()});
+    xgrad_examples::write_npy(prefix + "_voice.npy", dataset.voice_ids, {dataset.size()});
+  }
+
+  std::vector<Voice> voices = list_voices(cfg);
+  std::string text = fmt::format("{}\nformat {}\nconfig_hash {}\nconfig {}\nclip_samples {}\nsample_rate {}\nvoices {}\n",
+                                 kManifestTitle, kCacheFormat, config_hash(cfg), describe(cfg), kClipSamples,
+                                 kSampleRate, voices.size());
+  for (size_t id = 0; id < voices.size(); ++id) {
+    text += fmt::format("voice {} {} {}\n", id, split_name(voices[id].split), voices[id].name());
+  }
+  for (Split split : kSplits) text += fmt::format("{} {}\n", split_name(split), dataset_for(splits, split).size());
+
+  fs::path temporary = dir / "manifest.txt.tmp";
+  {
+    std::ofstream file(temporary, std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file) throw std::runtime_error(fmt::format("Could not write '{}'.", temporary.string()));
+  }
+  fs::rename(temporary, manifest);  // atomic: the cache appears whole or not at all
+}
+
+Splits load_cache(const std::string& cache_dir, const Config& cfg) {
+  fs::path dir(cache_dir);
+  std::ifstream manifest(dir / "manifest.txt");
+  if (!manifest) throw CacheError(fmt::format("there is no cache in '{}'", cache_dir));
+
+  std::string title;
+  std::getline(manifest, title);
+  if (title != kManifestTitle) throw CacheError(fmt::format("'{}' is not a keyword_spotting cache manifest", (dir / "manifest.txt").string()));
+  std::map<std::string, std::string> fields;
+  std::vector<std::string> voice_lines;
+  for (std::string line; std::getline(manifest, line);) {
+    size_t space = line.find(' ');
+    std::string key = line.substr(0, space), value = space == std::string::npos ? "" : line.substr(space + 1);
+    if (key == "voice") voice_lines.push_back(value);
+    else fields[key] = value;
+  }
+  std::string want_hash = config_hash(cfg);
+  if (fields["config_hash"] != want_hash) {
+    throw CacheError(fmt::format("the cache in '{}' was made with another config (hash {}, this one is {})", cache_dir,
+                                 fields["config_hash"], want_hash));
+  }
+
+  // The hash matched, so everything below should hold; checking anyway turns a damaged or
+  // hand-edited cache into a clear message instead of out-of-range reads later.
+  std::vector<Voice> voices = list_voices(cfg);
+  std::vector<std::string> names;
+  for (size_t id = 0; id < voices.size(); ++id) {
+    names.push_back(voices[id].name());
+    std::string expected = fmt::format("{} {} {}", id, split_name(voices[id].split), names.back());
+    if (id >= voice_lines.size() || voice_lines[id] != expected) {
+      throw CacheError(fmt::format("the cache's voice list does not match the config at voice {}", id));
+    }
+  }
+
+  Splits splits;
+  try {
+    for (Split split : kSplits) {
+      Dataset& dataset = dataset_for(splits, split);
+      std::string name = split_name(split);
+      int64_t count = -1;
+      try {
+        count = std::stoll(fields.at(name));
+      } catch (const std::exception&) {
+        throw CacheError(fmt::format("the manifest has no valid '{}' count", name));
+      }
+      std::string prefix = (dir / name).string();
+      std::vector<int64_t> x_shape, y_shape, voice_shape;
+      dataset.audio = xgrad_examples::read_npy_float32(prefix + "_x.npy", x_shape);
+      dataset.labels = xgrad_examples::read_npy_int64(prefix + "_y.npy", y_shape);
+      dataset.voice_ids = xgrad_examples::read_npy_int64(prefix + "_voice.npy", voice_shape);
+      dataset.voice_names = names;
+      if (x_shape != std::vector<int64_t>{count, kClipSamples} || y_shape != std::vector<int64_t>{count} ||
+          voice_shape != std::vector<int64_t>{count}) {
+        throw CacheError(fmt::format("the {} arrays do not have the {} rows the manifest lists", name, count));
+      }
+      for (int64_t i = 0; i < count; ++i) {
+        int64_t label = dataset.labels[size_t(i)], voice = dataset.voice_ids[size_t(i)];
+        if (label < 0 || label >= int64_t(kWords.size()) || voice < 0 || voice >= int64_t(voices.size()) ||
+            voices[size_t(voice)].split != split) {
+          throw CacheError(fmt::format("{} row {} has an invalid label {} or voice {}", name, i, label, voice));
+        }
+      }
+      if (!std::all_of(dataset.audio.begin(), dataset.audio.end(), [](float s) { return std::isfinite(s); })) {
+        throw CacheError(fmt::format("{}_x.npy holds NaN or infinite samples", name));
+      }
+    }
+  } catch (const NpyError& error) {
+    throw CacheError(error.what());
+  }
+  return splits;
+}
+
+Splits load_or_make(const std::string& cache_dir, const Config& cfg, bool verbose) {
+  try {
+    auto start = std::chrono::steady_clock::now();
+    Splits splits = load_cache(cache_dir, cfg);
+    if (verbose) {
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      fmt::print("loaded the keyword_spotting dataset from '{}' in {:.2f} s\n", cache_dir, seconds);
+    }
+    return splits;
+  } catch (const CacheError& error) {
+    if (verbose) fmt::print("making the keyword_spotting dataset: {}\n", error.what());
+  }
+  Splits splits = make_splits(cfg, verbose);
+  try {
+    save_cache(cache_dir, cfg, splits);
+    if (verbose) fmt::print("saved it to '{}'\n", cache_dir);
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "warning: could not save the dataset cache to '{}': {}\n", cache_dir, error.what());
+  }
+  return splits;
+}
+
+}  // namespace kws

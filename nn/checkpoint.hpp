@@ -1,0 +1,76 @@
+// Checkpoints: named tensors in one binary file, written atomically and checked
+// completely before anything is loaded.
+//
+//   model.save("model.xgrad");                       // nn::Module::save / load
+//   model.load("model.xgrad");
+//   nn::save_checkpoint("run.ckpt", model, optimizer);            // model + optimizer
+//   nn::save_checkpoint("run.ckpt", model, optimizer, &scheduler); // + lr scheduler
+//   nn::load_checkpoint("run.ckpt", model, optimizer, &scheduler);
+//
+// A resumed run (load_checkpoint, then the same steps) is bitwise identical to
+// an uninterrupted one: the model's parameters and buffers, the optimizer's
+// state (lr, momentum buffers) and the scheduler's epoch are all saved.
+//
+// ## File format (version 1). All integers are little-endian.
+//
+//   offset  size  field
+//   0       8     magic: the bytes "XGRADCKP"
+//   8       4     u32 format version (1)
+//   12      4     u32 entry count
+//   then, per entry:
+//           4     u32 name length in bytes (1 .. 4096)
+//           n     name, UTF-8, no terminator ("conv1.weight", "optimizer.momentum_buffer.0")
+//           1     u8 dtype: 0 = float32, 1 = float64
+//           1     u8 rank (0 .. 16)
+//           8*r   i64 extents
+//           8     u64 data size in bytes (= numel * element size, checked)
+//           d     the values, row-major, IEEE-754 little-endian
+//   last 4        u32 CRC-32 (IEEE 802.3, zlib's crc32) of every byte before it
+//
+// Module::save writes the module's state_dict() names as they are.
+// save_checkpoint prefixes them: "model.<name>", "optimizer.<name>",
+// "scheduler.<name>".
+//
+// Writing goes to a temporary file in the destination's directory, which is
+// flushed, fsync'ed and renamed over the destination (then the directory is
+// fsync'ed): a crash or a full disk mid-save leaves the previous file intact and
+// no temporary file behind. Loading reads the whole file, checks magic, version,
+// size, checksum, and every name, dtype and shape against the receiver(s)
+// before changing anything: a truncated, corrupted or mismatched file is an
+// xgrad::Error and the model (and optimizer) keep their values.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "nn/module.hpp"
+
+namespace xgrad::optim {
+class Optimizer;
+class LRScheduler;
+}  // namespace xgrad::optim
+
+namespace xgrad::nn {
+
+inline constexpr std::uint32_t kCheckpointVersion = 1;
+
+// Writes named tensors in the format above (atomically).
+void save_tensors(const std::string& path, const StateDict& tensors);
+// Reads and fully validates a file in the format above; throws xgrad::Error
+// naming the file and the problem.
+StateDict load_tensors(const std::string& path);
+
+// Model + optimizer (+ scheduler when given) in one file.
+void save_checkpoint(const std::string& path, const Module& module, const optim::Optimizer& optimizer,
+                     const optim::LRScheduler* scheduler = nullptr);
+// Validates the file against all receivers, then loads into all of them (or
+// into none). The scheduler must be given iff it was saved.
+void load_checkpoint(const std::string& path, Module& module, optim::Optimizer& optimizer,
+                     optim::LRScheduler* scheduler = nullptr);
+
+// CRC-32 (IEEE, reflected, polynomial 0xEDB88320), continuing from `crc`
+// (0 to start): crc32("123456789") == 0xCBF43926.
+std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc = 0);
+
+}  // namespace xgrad::nn

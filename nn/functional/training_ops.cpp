@@ -1,0 +1,863 @@
+// Training layers and losses as dedicated loops: forward, then the backward
+// lambda right below it with the derivative it implements. Backward lambdas
+// capture detached inputs and what the forward saved (argmax indices, batch
+// statistics), never the output.
+#include "nn/functional/training_ops.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "autograd/node.hpp"
+#include "core/creation.hpp"
+#include "core/random.hpp"
+
+namespace xgrad::nn::functional {
+
+using autograd::NeedsGrad;
+using autograd::record;
+
+namespace {
+
+void check_input(const Tensor& t, const char* op, const char* what) {
+  XGRAD_CHECK(t.defined(), "{}: {} is an undefined tensor", op, what);
+}
+
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const char* what) {
+  XGRAD_CHECK(!b.defined() || a.dtype() == b.dtype(), "{}: {} is {} but the input is {}; convert one with .to()", op,
+              what, b.dtype(), a.dtype());
+}
+
+// A pooling input (N, C, L) or (C, L) seen as `rows` rows of `length`.
+struct PoolRows {
+  std::int64_t rows;
+  std::int64_t length;
+  Shape leading;  // the shape without L
+};
+
+PoolRows pool_rows(const Tensor& input, const char* op) {
+  check_input(input, op, "input");
+  XGRAD_CHECK(input.dim() == 2 || input.dim() == 3, "{}: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {}",
+              op, input.shape());
+  const Shape& shape = input.shape();
+  Shape leading(shape.begin(), shape.end() - 1);
+  std::int64_t rows = 1;
+  for (std::int64_t extent : leading) rows *= extent;
+  XGRAD_CHECK(rows > 0, "{}: expected non-empty batch and channel dims, got shape {}", op, shape);
+  return {rows, shape.back(), leading};
+}
+
+Shape with_length(Shape leading, std::int64_t length) {
+  leading.push_back(length);
+  return leading;
+}
+
+// PyTorch's pooling_output_shape: floor or ceil, and in ceil mode the last
+// window must start inside the input or the left padding.
+std::int64_t pooled_length(std::int64_t length, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                           std::int64_t dilation, bool ceil_mode) {
+  const std::int64_t span = length + 2 * padding - dilation * (kernel - 1) - 1;
+  if (span < 0) return 0;
+  std::int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
+  if (ceil_mode && (out - 1) * stride >= length + padding) --out;
+  return out;
+}
+
+void check_pool_options(const char* op, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                        std::int64_t dilation) {
+  XGRAD_CHECK(kernel > 0, "{}: kernel_size must be positive, got {}", op, kernel);
+  XGRAD_CHECK(stride > 0, "{}: stride must be positive, got {}", op, stride);
+  XGRAD_CHECK(dilation > 0, "{}: dilation must be positive, got {}", op, dilation);
+  XGRAD_CHECK(padding >= 0 && padding <= kernel / 2,
+              "{}: padding should be at most half of kernel size, but got padding={} and kernel_size={}", op, padding,
+              kernel);
+}
+
+// Scale of each element's loss in the reduced result.
+double reduction_scale(const std::string& reduction, std::int64_t count) {
+  return reduction == "mean" ? 1.0 / static_cast<double>(count) : 1.0;
+}
+
+void check_reduction(const std::string& reduction, const char* op) {
+  XGRAD_CHECK(reduction == "mean" || reduction == "sum" || reduction == "none",
+              "{}: reduction must be \"mean\", \"sum\" or \"none\", got \"{}\"", op, reduction);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- linear
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  check_input(input, "linear", "input");
+  check_input(weight, "linear", "weight");
+  XGRAD_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got shape {}", weight.shape());
+  XGRAD_CHECK(input.dim() >= 1, "linear: input must have at least one dim (*, in_features), got a 0-dim tensor");
+  const std::int64_t out_features = weight.size(0), in_features = weight.size(1);
+  XGRAD_CHECK(input.shape().back() == in_features,
+              "linear: input shape {} has {} features in its last dim, but weight {} expects {}", input.shape(),
+              input.shape().back(), weight.shape(), in_features);
+  check_same_dtype(input, weight, "linear", "weight");
+  check_same_dtype(input, bias, "linear", "bias");
+  XGRAD_CHECK(!bias.defined() || bias.shape() == Shape{out_features},
+              "linear: bias must have shape [{}] (out_features), got {}", out_features,
+              bias.defined() ? bias.shape() : Shape{});
+  Shape out_shape = input.shape();
+  out_shape.back() = out_features;
+  Tensor out = make_tensor(out_shape, input.dtype(), "linear");
+  const std::int64_t rows = in_features == 0 ? out.numel() / std::max<std::int64_t>(out_features, 1)
+                                             : input.numel() / in_features;
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data_ptr<T>();
+    const T* w = weight.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    // W^T once, so the inner loop streams contiguous rows (and vectorizes).
+    std::vector<T> wt(static_cast<std::size_t>(in_features * out_features));
+    for (std::int64_t o = 0; o < out_features; ++o)
+      for (std::int64_t i = 0; i < in_features; ++i) wt[i * out_features + o] = w[o * in_features + i];
+    for (std::int64_t r = 0; r < rows; ++r) {
+      T* y_row = y + r * out_features;
+      if (bias.defined()) {
+        std::copy_n(bias.data_ptr<T>(), out_features, y_row);
+      } else {
+        std::fill_n(y_row, out_features, T(0));
+      }
+      for (std::int64_t i = 0; i < in_features; ++i) {
+        const T a = x[r * in_features + i];
+        const T* wt_row = wt.data() + i * out_features;
+        for (std::int64_t o = 0; o < out_features; ++o) y_row[o] += a * wt_row[o];
+      }
+    }
+  });
+  return record("LinearBackward", out, {input, weight, bias},
+                [x = input.detach(), w = weight.detach(), rows, in_features, out_features](const Tensor& g,
+                                                                                            const NeedsGrad& needs) {
+                  // y = x W^T + b:  dx = g W,  dW = g^T x,  db = sum_rows g
+                  Tensor grad_x = needs[0] ? zeros(x.shape(), {.dtype = x.dtype()}) : Tensor();
+                  Tensor grad_w = needs[1] ? zeros(w.shape(), {.dtype = w.dtype()}) : Tensor();
+                  Tensor grad_b = needs[2] ? zeros({out_features}, {.dtype = x.dtype()}) : Tensor();
+                  dispatch(x.dtype(), [&](auto zero) {
+                    using T = decltype(zero);
+                    const T* gv = g.data_ptr<T>();
+                    const T* xv = x.data_ptr<T>();
+                    const T* wv = w.data_ptr<T>();
+                    for (std::int64_t r = 0; r < rows; ++r) {
+                      const T* g_row = gv + r * out_features;
+                      const T* x_row = xv + r * in_features;
+                      for (std::int64_t o = 0; o < out_features; ++o) {
+                        const T a = g_row[o];
+                        if (needs[0]) {
+                          T* gx_row = grad_x.data_ptr<T>() + r * in_features;
+                          const T* w_row = wv + o * in_features;
+                          for (std::int64_t i = 0; i < in_features; ++i) gx_row[i] += a * w_row[i];
+                        }
+                        if (needs[1]) {
+                          T* gw_row = grad_w.data_ptr<T>() + o * in_features;
+                          for (std::int64_t i = 0; i < in_features; ++i) gw_row[i] += a * x_row[i];
+                        }
+                        if (needs[2]) grad_b.data_ptr<T>()[o] += a;
+                      }
+                    }
+                  });
+                  return std::vector<Tensor>{grad_x, grad_w, grad_b};
+                });
+}
+
+// ---------------------------------------------------------------- pooling
+
+Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOptions options) {
+  const std::int64_t stride = options.stride.value_or(kernel_size);
+  const std::int64_t padding = options.padding, dilation = options.dilation;
+  check_pool_options("max_pool1d", kernel_size, stride, padding, dilation);
+  const PoolRows p = pool_rows(input, "max_pool1d");
+  const std::int64_t out_length = pooled_length(p.length, kernel_size, stride, padding, dilation, options.ceil_mode);
+  XGRAD_CHECK(out_length >= 1,
+              "max_pool1d: input of shape {} is too short for kernel_size={}, dilation={}, padding={} (output length "
+              "would be {})",
+              input.shape(), kernel_size, dilation, padding, out_length);
+  XGRAD_CHECK(p.length < std::numeric_limits<std::int32_t>::max(), "max_pool1d: length {} is too long", p.length);
+  Tensor out = make_tensor(with_length(p.leading, out_length), input.dtype(), "max_pool1d");
+  // argmax[r * out_length + o]: the position in row r that window o took (-1: none).
+  auto argmax = std::make_shared<std::vector<std::int32_t>>(static_cast<std::size_t>(p.rows * out_length));
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = input.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    std::int32_t* idx = argmax->data();
+    const std::int64_t L = p.length;
+    for (std::int64_t r = 0; r < p.rows; ++r) {
+      const T* x = in + r * L;
+      for (std::int64_t o = 0; o < out_length; ++o) {
+        const std::int64_t start = o * stride - padding;
+        std::int64_t best = -1;
+        T best_value = -std::numeric_limits<T>::infinity();
+        if (dilation == 1 && start >= 0 && start + kernel_size <= L) {
+          // Interior window: no bounds checks.
+          best = start;
+          best_value = x[start];
+          for (std::int64_t pos = start + 1; pos < start + kernel_size; ++pos) {
+            const T v = x[pos];
+            if (v > best_value || std::isnan(v)) {
+              best_value = v;
+              best = pos;
+              if (std::isnan(v)) break;
+            }
+          }
+        } else {
+          for (std::int64_t j = 0; j < kernel_size; ++j) {
+            const std::int64_t pos = start + j * dilation;
+            if (pos < 0 || pos >= L) continue;
+            const T v = x[pos];
+            if (best < 0 || v > best_value || std::isnan(v)) {
+              best_value = v;
+              best = pos;
+              if (std::isnan(v)) break;
+            }
+          }
+        }
+        y[r * out_length + o] = best_value;
+        idx[r * out_length + o] = static_cast<std::int32_t>(best);
+      }
+    }
+  });
+  return record("MaxPool1dBackward", out, {input},
+                [shape = input.shape(), argmax, rows = p.rows, length = p.length, out_length](const Tensor& g,
+                                                                                              const NeedsGrad&) {
+                  // Each window's gradient goes to the element it took.
+                  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+                  dispatch(g.dtype(), [&](auto zero) {
+                    using T = decltype(zero);
+                    const T* gv = g.data_ptr<T>();
+                    T* gi = grad.data_ptr<T>();
+                    const std::int32_t* idx = argmax->data();
+                    for (std::int64_t r = 0; r < rows; ++r) {
+                      for (std::int64_t o = 0; o < out_length; ++o) {
+                        const std::int32_t pos = idx[r * out_length + o];
+                        if (pos >= 0) gi[r * length + pos] += gv[r * out_length + o];
+                      }
+                    }
+                  });
+                  return std::vector<Tensor>{grad};
+                });
+}
+
+namespace {
+
+// Window o of avg_pool1d: [start, end) inside the input and its divisor.
+struct AvgWindow {
+  std::int64_t start, end, divisor;
+};
+
+AvgWindow avg_window(std::int64_t o, std::int64_t L, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                     bool count_include_pad) {
+  std::int64_t start = o * stride - padding;
+  std::int64_t end = std::min(start + kernel, L + padding);
+  const std::int64_t pool_size = end - start;
+  start = std::max<std::int64_t>(start, 0);
+  end = std::min(end, L);
+  return {start, end, count_include_pad ? pool_size : end - start};
+}
+
+}  // namespace
+
+Tensor avg_pool1d(const Tensor& input, std::int64_t kernel_size, AvgPool1dOptions options) {
+  const std::int64_t stride = options.stride.value_or(kernel_size);
+  const std::int64_t padding = options.padding;
+  check_pool_options("avg_pool1d", kernel_size, stride, padding, 1);
+  const PoolRows p = pool_rows(input, "avg_pool1d");
+  const std::int64_t out_length = pooled_length(p.length, kernel_size, stride, padding, 1, options.ceil_mode);
+  XGRAD_CHECK(out_length >= 1,
+              "avg_pool1d: input of shape {} is too short for kernel_size={}, padding={} (output length would be {})",
+              input.shape(), kernel_size, padding, out_length);
+  Tensor out = make_tensor(with_length(p.leading, out_length), input.dtype(), "avg_pool1d");
+  const bool include_pad = options.count_include_pad;
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = input.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    for (std::int64_t r = 0; r < p.rows; ++r) {
+      const T* x = in + r * p.length;
+      for (std::int64_t o = 0; o < out_length; ++o) {
+        const AvgWindow w = avg_window(o, p.length, kernel_size, stride, padding, include_pad);
+        if (w.start >= w.end) {
+          y[r * out_length + o] = T(0);
+          continue;
+        }
+        double sum = 0;
+        for (std::int64_t pos = w.start; pos < w.end; ++pos) sum += x[pos];
+        y[r * out_length + o] = static_cast<T>(sum / static_cast<double>(w.divisor));
+      }
+    }
+  });
+  return record("AvgPool1dBackward", out, {input},
+                [shape = input.shape(), rows = p.rows, length = p.length, out_length, kernel_size, stride, padding,
+                 include_pad](const Tensor& g, const NeedsGrad&) {
+                  // d(mean of window)/dx = 1/divisor for each x in the window
+                  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+                  dispatch(g.dtype(), [&](auto zero) {
+                    using T = decltype(zero);
+                    const T* gv = g.data_ptr<T>();
+                    T* gi = grad.data_ptr<T>();
+                    for (std::int64_t r = 0; r < rows; ++r) {
+                      for (std::int64_t o = 0; o < out_length; ++o) {
+                        const AvgWindow w = avg_window(o, length, kernel_size, stride, padding, include_pad);
+                        if (w.start >= w.end) continue;
+                        const T share = gv[r * out_length + o] / static_cast<T>(w.divisor);
+                        for (std::int64_t pos = w.start; pos < w.end; ++pos) gi[r * length + pos] += share;
+                      }
+                    }
+                  });
+                  return std::vector<Tensor>{grad};
+                });
+}
+
+Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size) {
+  XGRAD_CHECK(output_size > 0, "adaptive_avg_pool1d: output_size must be positive, got {}", output_size);
+  const PoolRows p = pool_rows(input, "adaptive_avg_pool1d");
+  XGRAD_CHECK(p.length > 0, "adaptive_avg_pool1d: input of shape {} has an empty length dim", input.shape());
+  Tensor out = make_tensor(with_length(p.leading, output_size), input.dtype(), "adaptive_avg_pool1d");
+  const std::int64_t L = p.length;
+  auto window_start = [L, output_size](std::int64_t o) { return (o * L) / output_size; };
+  auto window_end = [L, output_size](std::int64_t o) { return ((o + 1) * L + output_size - 1) / output_size; };
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = input.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    for (std::int64_t r = 0; r < p.rows; ++r) {
+      const T* x = in + r * L;
+      for (std::int64_t o = 0; o < output_size; ++o) {
+        const std::int64_t start = window_start(o), end = window_end(o);
+        double sum = 0;
+        for (std::int64_t pos = start; pos < end; ++pos) sum += x[pos];
+        y[r * output_size + o] = static_cast<T>(sum / static_cast<double>(end - start));
+      }
+    }
+  });
+  return record("AdaptiveAvgPool1dBackward", out, {input},
+                [shape = input.shape(), rows = p.rows, L, output_size, window_start, window_end](const Tensor& g,
+                                                                                                 const NeedsGrad&) {
+                  // d(mean of window)/dx = 1/window size for each x in the window
+                  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+                  dispatch(g.dtype(), [&](auto zero) {
+                    using T = decltype(zero);
+                    const T* gv = g.data_ptr<T>();
+                    T* gi = grad.data_ptr<T>();
+                    for (std::int64_t r = 0; r < rows; ++r) {
+                      for (std::int64_t o = 0; o < output_size; ++o) {
+                        const std::int64_t start = window_start(o), end = window_end(o);
+                        const T share = gv[r * output_size + o] / static_cast<T>(end - start);
+                        for (std::int64_t pos = start; pos < end; ++pos) gi[r * L + pos] += share;
+                      }
+                    }
+                  });
+                  return std::vector<Tensor>{grad};
+                });
+}
+
+// ---------------------------------------------------------------- batch norm
+
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, BatchNormOptions options) {
+  check_input(input, "batch_norm", "input");
+  XGRAD_CHECK(input.dim() == 2 || input.dim() == 3, "batch_norm: expected a 2-D (N, C) or 3-D (N, C, L) input, got shape {}",
+              input.shape());
+  const std::int64_t N = input.size(0), C = input.size(1), L = input.dim() == 3 ? input.size(2) : 1;
+  const Tensor* per_channel[] = {&running_mean, &running_var, &weight, &bias};
+  const char* names[] = {"running_mean", "running_var", "weight", "bias"};
+  for (int k = 0; k < 4; ++k) {
+    const Tensor& t = *per_channel[k];
+    if (!t.defined()) continue;
+    XGRAD_CHECK(t.shape() == Shape{C}, "batch_norm: {} must have shape [{}] (the input's channels, input {}), got {}",
+                names[k], C, input.shape(), t.shape());
+    check_same_dtype(input, t, "batch_norm", names[k]);
+  }
+  XGRAD_CHECK(running_mean.defined() == running_var.defined(),
+              "batch_norm: running_mean and running_var must be both defined or both undefined");
+  const bool use_batch_stats = options.training || !running_mean.defined();
+  const std::int64_t count = N * L;
+  XGRAD_CHECK(!use_batch_stats || count > 1, "batch_norm: expected more than 1 value per channel when training, got input size {}",
+              input.shape());
+  XGRAD_CHECK(options.eps >= 0, "batch_norm: eps must be non-negative, got {}", options.eps);
+
+  // Per-channel mean and 1/sqrt(var + eps) that normalized the input (saved for backward).
+  auto mean = std::make_shared<std::vector<double>>(static_cast<std::size_t>(C));
+  auto invstd = std::make_shared<std::vector<double>>(static_cast<std::size_t>(C));
+  Tensor out = make_tensor(input.shape(), input.dtype(), "batch_norm");
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    for (std::int64_t c = 0; c < C; ++c) {
+      double m, inv;
+      if (use_batch_stats) {
+        double sum = 0;
+        for (std::int64_t n = 0; n < N; ++n) {
+          const T* row = x + (n * C + c) * L;
+          for (std::int64_t l = 0; l < L; ++l) sum += row[l];
+        }
+        m = sum / static_cast<double>(count);
+        double squares = 0;
+        for (std::int64_t n = 0; n < N; ++n) {
+          const T* row = x + (n * C + c) * L;
+          for (std::int64_t l = 0; l < L; ++l) squares += (row[l] - m) * (row[l] - m);
+        }
+        inv = 1.0 / std::sqrt(squares / static_cast<double>(count) + options.eps);
+        if (running_mean.defined() && options.training) {
+          // Running statistics use the unbiased variance, as PyTorch.
+          Tensor running_mean_handle = running_mean, running_var_handle = running_var;  // same storage
+          T* rm = running_mean_handle.data_ptr<T>();
+          T* rv = running_var_handle.data_ptr<T>();
+          const double unbiased = squares / static_cast<double>(count - 1);
+          rm[c] = static_cast<T>(options.momentum * m + (1 - options.momentum) * rm[c]);
+          rv[c] = static_cast<T>(options.momentum * unbiased + (1 - options.momentum) * rv[c]);
+        }
+      } else {
+        m = running_mean.data_ptr<T>()[c];
+        inv = 1.0 / std::sqrt(static_cast<double>(running_var.data_ptr<T>()[c]) + options.eps);
+      }
+      (*mean)[c] = m;
+      (*invstd)[c] = inv;
+      // y = x * alpha + beta with alpha = invstd * w, beta = b - mean * alpha (PyTorch's form)
+      const double w = weight.defined() ? weight.data_ptr<T>()[c] : 1.0;
+      const double b = bias.defined() ? bias.data_ptr<T>()[c] : 0.0;
+      const T alpha = static_cast<T>(inv * w), beta = static_cast<T>(b - m * inv * w);
+      for (std::int64_t n = 0; n < N; ++n) {
+        const T* row = x + (n * C + c) * L;
+        T* out_row = y + (n * C + c) * L;
+        for (std::int64_t l = 0; l < L; ++l) out_row[l] = row[l] * alpha + beta;
+      }
+    }
+  });
+  return record(
+      "BatchNormBackward", out, {input, weight, bias},
+      [x = input.detach(), w = weight.defined() ? weight.detach() : Tensor(), mean, invstd, use_batch_stats, N, C,
+       L](const Tensor& g, const NeedsGrad& needs) {
+        // xhat = (x - mean) invstd, y = w xhat + b:
+        //   dw = sum g xhat, db = sum g,
+        //   dx = w invstd (g - sum(g)/M - xhat sum(g xhat)/M) with batch statistics (mean, var depend on x),
+        //   dx = w invstd g with running statistics.
+        Tensor grad_x = needs[0] ? make_tensor(x.shape(), x.dtype(), "batch_norm_backward") : Tensor();
+        Tensor grad_w = needs[1] ? make_tensor({C}, x.dtype(), "batch_norm_backward") : Tensor();
+        Tensor grad_b = needs[2] ? make_tensor({C}, x.dtype(), "batch_norm_backward") : Tensor();
+        const double M = static_cast<double>(N * L);
+        dispatch(x.dtype(), [&](auto zero) {
+          using T = decltype(zero);
+          const T* xv = x.data_ptr<T>();
+          const T* gv = g.data_ptr<T>();
+          for (std::int64_t c = 0; c < C; ++c) {
+            const double m = (*mean)[c], inv = (*invstd)[c];
+            double sum_g = 0, sum_g_xhat = 0;
+            for (std::int64_t n = 0; n < N; ++n) {
+              const T* row = xv + (n * C + c) * L;
+              const T* g_row = gv + (n * C + c) * L;
+              for (std::int64_t l = 0; l < L; ++l) {
+                sum_g += g_row[l];
+                sum_g_xhat += g_row[l] * (row[l] - m);
+              }
+            }
+            sum_g_xhat *= inv;
+            if (needs[1]) grad_w.data_ptr<T>()[c] = static_cast<T>(sum_g_xhat);
+            if (needs[2]) grad_b.data_ptr<T>()[c] = static_cast<T>(sum_g);
+            if (!needs[0]) continue;
+            const double scale = (w.defined() ? static_cast<double>(w.data_ptr<T>()[c]) : 1.0) * inv;
+            T* gx = grad_x.data_ptr<T>();
+            if (use_batch_stats) {
+              const T k = static_cast<T>(scale), shift = static_cast<T>(sum_g / M);
+              const T proj = static_cast<T>(sum_g_xhat / M * inv), mm = static_cast<T>(m);
+              for (std::int64_t n = 0; n < N; ++n) {
+                const T* row = xv + (n * C + c) * L;
+                const T* g_row = gv + (n * C + c) * L;
+                T* out_row = gx + (n * C + c) * L;
+                for (std::int64_t l = 0; l < L; ++l) out_row[l] = k * (g_row[l] - shift - (row[l] - mm) * proj);
+              }
+            } else {
+              const T k = static_cast<T>(scale);
+              for (std::int64_t n = 0; n < N; ++n) {
+                const T* g_row = gv + (n * C + c) * L;
+                T* out_row = gx + (n * C + c) * L;
+                for (std::int64_t l = 0; l < L; ++l) out_row[l] = k * g_row[l];
+              }
+            }
+          }
+        });
+        return std::vector<Tensor>{grad_x, grad_w, grad_b};
+      });
+}
+
+// ---------------------------------------------------------------- dropout
+
+Tensor dropout(const Tensor& input, double p, bool training) {
+  check_input(input, "dropout", "input");
+  XGRAD_CHECK(p >= 0.0 && p <= 1.0, "dropout: dropout probability has to be between 0 and 1, but got {}", p);
+  if (!training || p == 0.0) return input;
+  const std::int64_t n = input.numel();
+  auto keep = std::make_shared<std::vector<std::uint8_t>>(static_cast<std::size_t>(n));
+  if (p < 1.0) {
+    std::vector<float> u(static_cast<std::size_t>(n));
+    random::fill_uniform(u.data(), n, 0.0, 1.0);
+    const auto keep_probability = static_cast<float>(1.0 - p);
+    for (std::int64_t i = 0; i < n; ++i) (*keep)[i] = u[i] < keep_probability ? 1 : 0;
+  }
+  const double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
+  Tensor out = make_tensor(input.shape(), input.dtype(), "dropout");
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    const T s = static_cast<T>(scale);
+    for (std::int64_t i = 0; i < n; ++i) y[i] = (*keep)[i] ? x[i] * s : T(0);
+  });
+  return record("DropoutBackward", out, {input}, [keep, scale](const Tensor& g, const NeedsGrad&) {
+    // y = mask x / (1 - p):  dx = mask g / (1 - p)
+    Tensor grad = make_tensor(g.shape(), g.dtype(), "dropout_backward");
+    dispatch(g.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* gv = g.data_ptr<T>();
+      T* gi = grad.data_ptr<T>();
+      const T s = static_cast<T>(scale);
+      for (std::int64_t i = 0; i < g.numel(); ++i) gi[i] = (*keep)[i] ? gv[i] * s : T(0);
+    });
+    return std::vector<Tensor>{grad};
+  });
+}
+
+// ---------------------------------------------------------------- softmax
+
+namespace {
+
+// The layout of a reduction along `dim`: outer x extent x inner.
+struct Lanes {
+  std::int64_t outer = 1, extent = 1, inner = 1;
+};
+
+Lanes lanes_along(const Tensor& t, std::int64_t dim, const char* op) {
+  Lanes lanes;
+  if (t.dim() == 0) return lanes;
+  const std::int64_t d = normalize_dim(dim, t.dim(), op);
+  for (std::int64_t i = 0; i < d; ++i) lanes.outer *= t.size(i);
+  lanes.extent = t.size(d);
+  for (std::int64_t i = d + 1; i < t.dim(); ++i) lanes.inner *= t.size(i);
+  return lanes;
+}
+
+}  // namespace
+
+Tensor log_softmax(const Tensor& input, std::int64_t dim) {
+  check_input(input, "log_softmax", "input");
+  const Lanes s = lanes_along(input, dim, "log_softmax");
+  Tensor out = make_tensor(input.shape(), input.dtype(), "log_softmax");
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    for (std::int64_t o = 0; o < s.outer; ++o) {
+      for (std::int64_t i = 0; i < s.inner; ++i) {
+        const std::int64_t base = o * s.extent * s.inner + i;
+        T max = -std::numeric_limits<T>::infinity();
+        for (std::int64_t k = 0; k < s.extent; ++k) max = std::max(max, x[base + k * s.inner]);
+        if (!std::isfinite(max)) max = std::isnan(max) ? max : T(0);
+        double sum = 0;
+        for (std::int64_t k = 0; k < s.extent; ++k) sum += std::exp(static_cast<double>(x[base + k * s.inner] - max));
+        const T shift = max + static_cast<T>(std::log(sum));
+        for (std::int64_t k = 0; k < s.extent; ++k) y[base + k * s.inner] = x[base + k * s.inner] - shift;
+      }
+    }
+  });
+  return record("LogSoftmaxBackward", out, {input}, [y = out.detach(), s](const Tensor& g, const NeedsGrad&) {
+    // y = x - logsumexp(x):  dx_k = g_k - softmax_k sum_j g_j
+    Tensor grad = make_tensor(g.shape(), g.dtype(), "log_softmax_backward");
+    dispatch(g.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* gv = g.data_ptr<T>();
+      const T* yv = y.data_ptr<T>();
+      T* gi = grad.data_ptr<T>();
+      for (std::int64_t o = 0; o < s.outer; ++o) {
+        for (std::int64_t i = 0; i < s.inner; ++i) {
+          const std::int64_t base = o * s.extent * s.inner + i;
+          double sum = 0;
+          for (std::int64_t k = 0; k < s.extent; ++k) sum += gv[base + k * s.inner];
+          const T total = static_cast<T>(sum);
+          for (std::int64_t k = 0; k < s.extent; ++k) {
+            const std::int64_t at = base + k * s.inner;
+            gi[at] = gv[at] - std::exp(yv[at]) * total;
+          }
+        }
+      }
+    });
+    return std::vector<Tensor>{grad};
+  });
+}
+
+Tensor softmax(const Tensor& input, std::int64_t dim) {
+  check_input(input, "softmax", "input");
+  const Lanes s = lanes_along(input, dim, "softmax");
+  Tensor out = make_tensor(input.shape(), input.dtype(), "softmax");
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    for (std::int64_t o = 0; o < s.outer; ++o) {
+      for (std::int64_t i = 0; i < s.inner; ++i) {
+        const std::int64_t base = o * s.extent * s.inner + i;
+        T max = -std::numeric_limits<T>::infinity();
+        for (std::int64_t k = 0; k < s.extent; ++k) max = std::max(max, x[base + k * s.inner]);
+        if (!std::isfinite(max)) max = std::isnan(max) ? max : T(0);
+        double sum = 0;
+        for (std::int64_t k = 0; k < s.extent; ++k) {
+          const T e = std::exp(x[base + k * s.inner] - max);
+          y[base + k * s.inner] = e;
+          sum += e;
+        }
+        const T inv = static_cast<T>(1.0 / sum);
+        for (std::int64_t k = 0; k < s.extent; ++k) y[base + k * s.inner] *= inv;
+      }
+    }
+  });
+  return record("SoftmaxBackward", out, {input}, [y = out.detach(), s](const Tensor& g, const NeedsGrad&) {
+    // y = softmax(x):  dx_k = y_k (g_k - sum_j g_j y_j)
+    Tensor grad = make_tensor(g.shape(), g.dtype(), "softmax_backward");
+    dispatch(g.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* gv = g.data_ptr<T>();
+      const T* yv = y.data_ptr<T>();
+      T* gi = grad.data_ptr<T>();
+      for (std::int64_t o = 0; o < s.outer; ++o) {
+        for (std::int64_t i = 0; i < s.inner; ++i) {
+          const std::int64_t base = o * s.extent * s.inner + i;
+          double dot = 0;
+          for (std::int64_t k = 0; k < s.extent; ++k) dot += gv[base + k * s.inner] * yv[base + k * s.inner];
+          const T d = static_cast<T>(dot);
+          for (std::int64_t k = 0; k < s.extent; ++k) {
+            const std::int64_t at = base + k * s.inner;
+            gi[at] = yv[at] * (gv[at] - d);
+          }
+        }
+      }
+    });
+    return std::vector<Tensor>{grad};
+  });
+}
+
+// ---------------------------------------------------------------- losses
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options) {
+  check_input(input, "mse_loss", "input");
+  check_input(target, "mse_loss", "target");
+  check_reduction(options.reduction, "mse_loss");
+  XGRAD_CHECK(input.shape() == target.shape(), "mse_loss: input shape {} and target shape {} differ", input.shape(),
+              target.shape());
+  check_same_dtype(input, target, "mse_loss", "target");
+  const std::int64_t n = input.numel();
+  const bool none = options.reduction == "none";
+  Tensor out = make_tensor(none ? input.shape() : Shape{}, input.dtype(), "mse_loss");
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data_ptr<T>();
+    const T* t = target.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    if (none) {
+      for (std::int64_t i = 0; i < n; ++i) y[i] = (x[i] - t[i]) * (x[i] - t[i]);
+      return;
+    }
+    double sum = 0;
+    for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] - t[i]) * static_cast<double>(x[i] - t[i]);
+    y[0] = static_cast<T>(sum * reduction_scale(options.reduction, n));
+  });
+  const double scale = none ? 1.0 : reduction_scale(options.reduction, n);
+  return record("MseLossBackward", out, {input, target},
+                [x = input.detach(), t = target.detach(), none, scale](const Tensor& g, const NeedsGrad& needs) {
+                  // d((x - t)^2)/dx = 2 (x - t) = -d/dt
+                  Tensor grad = make_tensor(x.shape(), x.dtype(), "mse_loss_backward");
+                  dispatch(x.dtype(), [&](auto zero) {
+                    using T = decltype(zero);
+                    const T* xv = x.data_ptr<T>();
+                    const T* tv = t.data_ptr<T>();
+                    const T* gv = g.data_ptr<T>();
+                    T* gi = grad.data_ptr<T>();
+                    const T k = static_cast<T>(2 * scale);
+                    for (std::int64_t i = 0; i < x.numel(); ++i) gi[i] = k * (xv[i] - tv[i]) * gv[none ? i : 0];
+                  });
+                  Tensor grad_t = needs[1] ? make_tensor(x.shape(), x.dtype(), "mse_loss_backward") : Tensor();
+                  if (needs[1]) {
+                    dispatch(x.dtype(), [&](auto zero) {
+                      using T = decltype(zero);
+                      for (std::int64_t i = 0; i < x.numel(); ++i) grad_t.data_ptr<T>()[i] = -grad.data_ptr<T>()[i];
+                    });
+                  }
+                  return std::vector<Tensor>{needs[0] ? grad : Tensor(), grad_t};
+                });
+}
+
+namespace {
+
+// The layout of a classification input (N, C, d...) or (C) with its target
+// (N, d...) or (), and the validated class of every sample (-1: ignored).
+struct Classes {
+  std::int64_t N = 1, C = 1, inner = 1;
+  Shape loss_shape;  // the target's shape: what reduction="none" returns
+  std::shared_ptr<std::vector<std::int64_t>> target;
+  std::int64_t counted = 0;  // samples not ignored
+};
+
+Classes classes_of(const Tensor& input, const Tensor& target, std::int64_t ignore_index, const char* op) {
+  check_input(input, op, "input");
+  check_input(target, op, "target");
+  XGRAD_CHECK(input.dim() >= 1, "{}: input must be (C), (N, C) or (N, C, d1, ...), got a 0-dim tensor", op);
+  Classes c;
+  Shape expected;
+  if (input.dim() == 1) {
+    c.C = input.size(0);
+  } else {
+    c.N = input.size(0);
+    c.C = input.size(1);
+    expected.push_back(c.N);
+    for (std::int64_t d = 2; d < input.dim(); ++d) {
+      c.inner *= input.size(d);
+      expected.push_back(input.size(d));
+    }
+  }
+  XGRAD_CHECK(target.shape() == expected,
+              "{}: target must have shape {} for input of shape {} (class indices, one per sample), got {}", op,
+              expected, input.shape(), target.shape());
+  XGRAD_CHECK(c.C > 0, "{}: input of shape {} has no classes", op, input.shape());
+  c.loss_shape = expected;
+  c.target = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(target.numel()));
+  dispatch(target.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* t = target.data_ptr<T>();
+    for (std::int64_t i = 0; i < target.numel(); ++i) {
+      const double value = t[i];
+      XGRAD_CHECK(std::isfinite(value) && value == std::floor(value),
+                  "{}: target values are class indices and must be whole numbers, got {} at index {}", op, value, i);
+      if (value == static_cast<double>(ignore_index)) {
+        (*c.target)[i] = -1;
+        continue;
+      }
+      XGRAD_CHECK(value >= 0 && value < static_cast<double>(c.C),
+                  "{}: Target {} is out of bounds: expected a class index in [0, {}) (at index {})", op, value, c.C, i);
+      (*c.target)[i] = static_cast<std::int64_t>(value);
+      ++c.counted;
+    }
+  });
+  return c;
+}
+
+// Reduces per-sample losses (target layout, 0 for ignored samples) by `reduction`.
+template <class T>
+void reduce_losses(const std::vector<double>& losses, const Classes& c, const std::string& reduction, T* out) {
+  if (reduction == "none") {
+    for (std::size_t i = 0; i < losses.size(); ++i) out[i] = static_cast<T>(losses[i]);
+    return;
+  }
+  double sum = 0;
+  for (double v : losses) sum += v;
+  // mean over zero counted samples is 0/0 = nan, as PyTorch.
+  out[0] = static_cast<T>(reduction == "mean" ? sum / static_cast<double>(c.counted) : sum);
+}
+
+// The gradient's factor for sample i: g[i] for "none", g / count for "mean".
+template <class T>
+double sample_scale(const T* g, std::int64_t i, const Classes& c, const std::string& reduction) {
+  if (reduction == "none") return g[i];
+  return reduction == "mean" ? g[0] / static_cast<double>(c.counted) : static_cast<double>(g[0]);
+}
+
+}  // namespace
+
+Tensor nll_loss(const Tensor& input, const Tensor& target, ClassificationLossOptions options) {
+  check_reduction(options.reduction, "nll_loss");
+  const Classes c = classes_of(input, target, options.ignore_index, "nll_loss");
+  const std::string reduction = options.reduction;
+  Tensor out = make_tensor(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "nll_loss");
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data_ptr<T>();
+    std::vector<double> losses(c.target->size(), 0.0);
+    for (std::int64_t n = 0; n < c.N; ++n) {
+      for (std::int64_t i = 0; i < c.inner; ++i) {
+        const std::int64_t k = (*c.target)[n * c.inner + i];
+        if (k >= 0) losses[n * c.inner + i] = -static_cast<double>(x[(n * c.C + k) * c.inner + i]);
+      }
+    }
+    reduce_losses(losses, c, reduction, out.data_ptr<T>());
+  });
+  return record("NllLossBackward", out, {input, target},
+                [shape = input.shape(), c, reduction](const Tensor& g, const NeedsGrad&) {
+                  // loss = -x[target]:  dx[target] = -1 (scaled by the reduction)
+                  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+                  dispatch(g.dtype(), [&](auto zero) {
+                    using T = decltype(zero);
+                    const T* gv = g.data_ptr<T>();
+                    T* gi = grad.data_ptr<T>();
+                    for (std::int64_t n = 0; n < c.N; ++n) {
+                      for (std::int64_t i = 0; i < c.inner; ++i) {
+                        const std::int64_t k = (*c.target)[n * c.inner + i];
+                        if (k >= 0)
+                          gi[(n * c.C + k) * c.inner + i] = static_cast<T>(-sample_scale(gv, n * c.inner + i, c, reduction));
+                      }
+                    }
+                  });
+                  // Targets are class indices: no gradient (as PyTorch).
+                  return std::vector<Tensor>{grad, Tensor()};
+                });
+}
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, ClassificationLossOptions options) {
+  check_reduction(options.reduction, "cross_entropy");
+  const Classes c = classes_of(input, target, options.ignore_index, "cross_entropy");
+  const std::string reduction = options.reduction;
+  Tensor out = make_tensor(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "cross_entropy");
+  // logsumexp of each sample's logits, saved for backward's softmax.
+  auto lse = std::make_shared<std::vector<double>>(c.target->size());
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data_ptr<T>();
+    std::vector<double> losses(c.target->size(), 0.0);
+    for (std::int64_t n = 0; n < c.N; ++n) {
+      for (std::int64_t i = 0; i < c.inner; ++i) {
+        const T* row = x + n * c.C * c.inner + i;
+        double max = -std::numeric_limits<double>::infinity();
+        for (std::int64_t k = 0; k < c.C; ++k) max = std::max<double>(max, row[k * c.inner]);
+        if (std::isinf(max)) max = 0;
+        double sum = 0;
+        for (std::int64_t k = 0; k < c.C; ++k) sum += std::exp(static_cast<double>(row[k * c.inner]) - max);
+        const double logsumexp = max + std::log(sum);
+        (*lse)[n * c.inner + i] = logsumexp;
+        const std::int64_t k = (*c.target)[n * c.inner + i];
+        // loss = logsumexp(x) - x[target]
+        if (k >= 0) losses[n * c.inner + i] = logsumexp - static_cast<double>(row[k * c.inner]);
+      }
+    }
+    reduce_losses(losses, c, reduction, out.data_ptr<T>());
+  });
+  return record("CrossEntropyLossBackward", out, {input, target},
+                [x = input.detach(), c, lse, reduction](const Tensor& g, const NeedsGrad&) {
+                  // loss = logsumexp(x) - x[target]:  dx_k = softmax_k - [k == target]
+                  Tensor grad = zeros(x.shape(), {.dtype = g.dtype()});
+                  dispatch(g.dtype(), [&](auto zero) {
+                    using T = decltype(zero);
+                    const T* xv = x.data_ptr<T>();
+                    const T* gv = g.data_ptr<T>();
+                    T* gi = grad.data_ptr<T>();
+                    for (std::int64_t n = 0; n < c.N; ++n) {
+                      for (std::int64_t i = 0; i < c.inner; ++i) {
+                        const std::int64_t sample = n * c.inner + i;
+                        const std::int64_t target_class = (*c.target)[sample];
+                        if (target_class < 0) continue;
+                        const double scale = sample_scale(gv, sample, c, reduction);
+                        const double shift = (*lse)[sample];
+                        const std::int64_t base = n * c.C * c.inner + i;
+                        for (std::int64_t k = 0; k < c.C; ++k) {
+                          const double p = std::exp(static_cast<double>(xv[base + k * c.inner]) - shift);
+                          gi[base + k * c.inner] = static_cast<T>(scale * (p - (k == target_class ? 1.0 : 0.0)));
+                        }
+                      }
+                    }
+                  });
+                  return std::vector<Tensor>{grad, Tensor()};
+                });
+}
+
+}  // namespace xgrad::nn::functional

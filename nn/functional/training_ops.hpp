@@ -1,0 +1,87 @@
+// The functional forms of xgrad's training layers and losses, with PyTorch's
+// semantics (torch.nn.functional). Each is one dedicated loop over raw pointers
+// with its backward beside it in training_ops.cpp: these run on every step of
+// a training loop. Shapes: N batch, C channels/classes, L length.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/tensor.hpp"
+
+namespace xgrad::nn::functional {
+
+// y = x W^T + b.  input: (*, in_features), weight: (out_features, in_features),
+// bias: (out_features) or undefined  ->  (*, out_features).
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
+
+struct MaxPool1dOptions {
+  std::optional<std::int64_t> stride = std::nullopt;  // default: kernel_size
+  std::int64_t padding = 0;            // implicit -inf on both sides, at most kernel_size / 2
+  std::int64_t dilation = 1;
+  bool ceil_mode = false;              // ceil instead of floor for the output length
+};
+// input: (N, C, L) or (C, L)  ->  (N, C, L_out) or (C, L_out) with
+// L_out = floor_or_ceil((L + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1.
+// The gradient goes to the (first) largest element of each window; NaN wins.
+Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOptions options = {});
+
+struct AvgPool1dOptions {
+  std::optional<std::int64_t> stride = std::nullopt;  // default: kernel_size
+  std::int64_t padding = 0;            // zero padding on both sides, at most kernel_size / 2
+  bool ceil_mode = false;
+  bool count_include_pad = true;       // divide by the window size including padding
+};
+// input: (N, C, L) or (C, L)  ->  (N, C, L_out) or (C, L_out).
+Tensor avg_pool1d(const Tensor& input, std::int64_t kernel_size, AvgPool1dOptions options = {});
+
+// Averages PyTorch's adaptive windows [floor(i L / out), ceil((i+1) L / out)).
+// input: (N, C, L) or (C, L)  ->  (N, C, output_size) or (C, output_size).
+// adaptive_avg_pool1d(x, 1) is global average pooling.
+Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size);
+
+struct BatchNormOptions {
+  bool training = false;  // normalize with batch statistics (and update the running ones)
+  double momentum = 0.1;  // running = (1 - momentum) running + momentum batch_statistic
+  double eps = 1e-5;
+};
+// input: (N, C) or (N, C, L); running_mean, running_var, weight, bias: (C) or
+// undefined. In training (or without running statistics) each channel is
+// normalized with its batch mean and biased variance, and running_mean /
+// running_var (when defined) are updated in place, the variance UNBIASED
+// (n / (n - 1)), as PyTorch. Otherwise the running statistics are used.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), BatchNormOptions options = {});
+
+// Zeroes each element with probability p and scales the others by 1 / (1 - p)
+// when training; the identity otherwise. p must be in [0, 1].
+Tensor dropout(const Tensor& input, double p = 0.5, bool training = true);
+
+// Numerically stable log(softmax(input)) along dim (max subtracted first).
+Tensor log_softmax(const Tensor& input, std::int64_t dim);
+Tensor softmax(const Tensor& input, std::int64_t dim);
+
+// "mean" (the default), "sum" or "none" (one loss per element / sample).
+struct LossOptions {
+  std::string reduction = "mean";
+};
+struct ClassificationLossOptions {
+  std::string reduction = "mean";
+  std::int64_t ignore_index = -100;  // samples with this target count neither in the loss nor in the mean
+};
+
+// (input - target)^2, reduced. input and target have the same shape.
+Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options = {});
+
+// Negative log likelihood of log-probabilities.  input: (N, C), (N, C, d1, ...)
+// or (C); target: class indices as a float tensor of shape (N), (N, d1, ...) or
+// () — integral values in [0, C) (or ignore_index). "mean" divides by the
+// number of non-ignored targets, as PyTorch.
+Tensor nll_loss(const Tensor& input, const Tensor& target, ClassificationLossOptions options = {});
+
+// nll_loss(log_softmax(input, 1), target), fused: one pass, stable for any
+// logits. input: logits (N, C), (N, C, d1, ...) or (C); target as nll_loss.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, ClassificationLossOptions options = {});
+
+}  // namespace xgrad::nn::functional

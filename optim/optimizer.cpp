@@ -1,0 +1,36 @@
+#include "optim/optimizer.hpp"
+
+#include "autograd/grad_mode.hpp"
+#include "nn/checkpoint.hpp"
+
+namespace xgrad::optim {
+
+Optimizer::Optimizer(std::vector<Tensor> params, std::string name) : params_(std::move(params)), name_(std::move(name)) {
+  XGRAD_CHECK(!params_.empty(), "{}: optimizer got an empty parameter list", name_);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    XGRAD_CHECK(params_[i].defined(), "{}: parameter {} is an undefined tensor", name_, i);
+    XGRAD_CHECK(params_[i].is_leaf(),
+                "{}: can't optimize a non-leaf tensor (parameter {}, shape {}, made by {}); pass leaves such as "
+                "model.parameters()",
+                name_, i, params_[i].shape(), params_[i].grad_fn_name());
+  }
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  NoGradGuard no_grad;
+  for (Tensor& p : params_) {
+    Tensor& grad = p.mutable_grad();
+    if (!grad.defined()) continue;
+    if (set_to_none) {
+      grad = Tensor();
+    } else {
+      grad.zero_();
+    }
+  }
+}
+
+void Optimizer::save(const std::string& path) const { nn::save_tensors(path, state_dict()); }
+
+void Optimizer::load(const std::string& path) { load_state_dict(nn::load_tensors(path)); }
+
+}  // namespace xgrad::optim

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds xgrad and runs every test. Installs missing Debian packages first (as root).
+#   scripts/test.sh            release build, the whole suite (the README's test command)
+#   scripts/test.sh asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   scripts/test.sh tsan       the tests that use threads, under ThreadSanitizer
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset="${1:-release}"
+case "$preset" in
+  release|asan|tsan) ;;
+  *) echo "usage: scripts/test.sh [release|asan|tsan]" >&2; exit 2 ;;
+esac
+
+scripts/setup.sh examples
+
+jobs="$(nproc)"
+start=$(date +%s)
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j "$jobs"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}"
+ctest --preset "$preset"
+echo "scripts/test.sh $preset: done in $(( $(date +%s) - start )) s"

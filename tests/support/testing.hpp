@@ -1,0 +1,154 @@
+// Shared helpers for xgrad's tests: fixtures, closeness checks with a useful
+// report, and the op table that drives gradchecks. Header-only and light: it
+// includes only the core headers (no xtensor), so test TUs stay quick to build.
+//
+//   Tensor x = testing::load_fixture("core/mlp_f64_in_x");        // tests/fixtures/core/mlp_f64_in_x.npy
+//   CHECK_CLOSE(actual, expected, 1e-12, 1e-12);                  // names the worst element on failure
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "autograd/gradcheck.hpp"
+#include "core/creation.hpp"
+#include "core/io.hpp"
+#include "core/ops.hpp"
+#include "core/tensor.hpp"
+
+#ifndef XGRAD_FIXTURES_DIR
+#error "XGRAD_FIXTURES_DIR must point at tests/fixtures (tests/CMakeLists.txt defines it)"
+#endif
+
+namespace xgrad::testing {
+
+// Absolute path of a fixture, e.g. fixture_path("core/npy_c_f32.npy").
+inline std::string fixture_path(const std::string& relative) { return std::string(XGRAD_FIXTURES_DIR) + "/" + relative; }
+
+// Loads tests/fixtures/<name>.npy (the ".npy" may be left out).
+inline Tensor load_fixture(const std::string& name) {
+  const bool has_suffix = name.size() >= 4 && name.compare(name.size() - 4, 4, ".npy") == 0;
+  return load_npy(fixture_path(has_suffix ? name : name + ".npy"));
+}
+
+// All elements as double, whatever the dtype.
+inline std::vector<double> values(const Tensor& t) {
+  std::vector<double> out(static_cast<std::size_t>(t.numel()));
+  dispatch(t.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* data = t.data_ptr<T>();
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(data[i]);
+  });
+  return out;
+}
+
+// A 1-D float64 tensor holding `data` (a leaf that requires grad by default).
+inline Tensor from_values(const std::vector<double>& data, bool requires_grad = true, Dtype dtype = kFloat64) {
+  Tensor t = empty({static_cast<std::int64_t>(data.size())}, {.dtype = dtype});
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    for (std::size_t i = 0; i < data.size(); ++i) t.data_ptr<T>()[i] = static_cast<T>(data[i]);
+  });
+  t.requires_grad_(requires_grad);
+  return t;
+}
+
+struct CloseResult {
+  bool ok = true;
+  std::string message;  // shapes, dtypes, and the worst element: index, both values, error
+  explicit operator bool() const { return ok; }
+};
+
+// |actual - expected| <= atol + rtol * |expected| elementwise (like torch.allclose);
+// shapes and dtypes must match exactly. NaNs match only NaNs.
+inline CloseResult check_close(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
+  CloseResult r;
+  if (!actual.defined() || !expected.defined()) {
+    r.ok = actual.defined() == expected.defined();
+    r.message = fmt::format("defined: actual {}, expected {}", actual.defined(), expected.defined());
+    return r;
+  }
+  if (actual.shape() != expected.shape() || actual.dtype() != expected.dtype()) {
+    r.ok = false;
+    r.message = fmt::format("actual is {} {}, expected {} {}", actual.dtype(), actual.shape(), expected.dtype(),
+                            expected.shape());
+    return r;
+  }
+  const std::vector<double> a = values(actual), e = values(expected);
+  double worst_score = -1;
+  std::size_t worst = 0;
+  std::size_t failing = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double error = std::abs(a[i] - e[i]);
+    const double allowed = atol + rtol * std::abs(e[i]);
+    double score = error / (allowed > 0 ? allowed : 1e-300);
+    if (std::isnan(a[i]) || std::isnan(e[i])) score = std::isnan(a[i]) && std::isnan(e[i]) ? 0 : INFINITY;
+    if (score > 1) ++failing;
+    if (score > worst_score) {
+      worst_score = score;
+      worst = i;
+    }
+  }
+  r.ok = failing == 0;
+  if (!a.empty()) {
+    r.message = fmt::format(
+        "{} of {} elements differ (rtol {}, atol {}); worst at flat index {}: actual {:.17g}, expected {:.17g}, "
+        "|diff| {:.3g} (shape {}, {})",
+        failing, a.size(), rtol, atol, worst, a[worst], e[worst], std::abs(a[worst] - e[worst]), actual.shape(),
+        actual.dtype());
+  }
+  return r;
+}
+
+// Tolerances for comparing against PyTorch: round-off only.
+inline double parity_rtol(Dtype dtype) { return dtype == kFloat64 ? 1e-12 : 1e-5; }
+inline double parity_atol(Dtype dtype) { return dtype == kFloat64 ? 1e-12 : 1e-6; }
+
+// Where an op's inputs are drawn from: U[low, high), optionally pushed at least
+// `keep_away` from each of `avoid` (non-differentiable points like 0 for relu/abs).
+struct Domain {
+  double low = -1.0;
+  double high = 1.0;
+  std::vector<double> avoid = {};
+  double keep_away = 0.1;
+};
+
+// Deterministic float64 input: U[low, high) from the seeded global generator,
+// moved out of the avoided neighbourhoods. requires_grad = true.
+inline Tensor make_input(const Shape& shape, const Domain& domain) {
+  Tensor t = rand(shape, {.dtype = kFloat64});
+  double* data = t.data_ptr<double>();
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    double v = domain.low + (domain.high - domain.low) * data[i];
+    for (double point : domain.avoid) {
+      if (std::abs(v - point) < domain.keep_away) v = point + (v >= point ? domain.keep_away : -domain.keep_away);
+    }
+    data[i] = v;
+  }
+  t.requires_grad_(true);
+  return t;
+}
+
+// One row of an op table (minitorch style): adding an op is adding a row.
+struct OpCase {
+  std::string name;                                       // shown on failure, e.g. "matmul batched broadcast"
+  std::function<Tensor(const std::vector<Tensor>&)> fn;   // the op under test
+  std::vector<Shape> shapes;                              // one per input
+  Domain domain = {};                                     // where every input is drawn from
+};
+
+}  // namespace xgrad::testing
+
+// CHECK_CLOSE(actual, expected, rtol, atol): a doctest CHECK whose failure names the worst element.
+#define CHECK_CLOSE(actual, expected, rtol, atol)                                                      \
+  do {                                                                                                 \
+    const ::xgrad::testing::CloseResult close_result_ = ::xgrad::testing::check_close((actual), (expected), (rtol), (atol)); \
+    CHECK_MESSAGE(close_result_.ok, #actual " vs " #expected ": ", close_result_.message);             \
+  } while (false)
