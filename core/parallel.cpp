@@ -75,7 +75,7 @@ class ThreadPool {
     run_chunks(*job);
     // Wait for chunks claimed by workers; spin first, they are usually nearly done.
     for (int spin = 0; job->unfinished_chunks.load(std::memory_order_acquire) != 0; ++spin) {
-      if (spin < 20000) {
+      if (spin < 2000) {
         cpu_relax();
       } else {
         std::unique_lock lock(mutex_);
@@ -118,7 +118,7 @@ class ThreadPool {
   void worker_loop(uint64_t seen) {
     for (;;) {
       // Spin a little for the next job before sleeping.
-      for (int spin = 0; spin < 20000 && generation_.load(std::memory_order_acquire) == seen; ++spin) cpu_relax();
+      for (int spin = 0; spin < 2000 && generation_.load(std::memory_order_acquire) == seen; ++spin) cpu_relax();
       std::shared_ptr<Job> job;
       {
         std::unique_lock lock(mutex_);

@@ -88,7 +88,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Thread-local scratch buffers, grown on demand and never shrunk. Slots keep separate uses apart.
-enum class Slot { source, weights, offsets, left, partial, count };
+enum class Slot { source, weights, offsets, left, partial, residue_taps, count };
 template <class U>
 U* scratch(Slot slot, int64_t count) {
   thread_local std::vector<U> buffers[static_cast<int>(Slot::count)];
@@ -149,6 +149,12 @@ int64_t tiles_per_block(int64_t bytes_per_column, int64_t tile_columns, int64_t 
   return std::clamp<int64_t>(budget / std::max<int64_t>(bytes_per_column * tile_columns, 1), 1, std::max<int64_t>(total_tiles, 1));
 }
 
+// Channels per reduction chunk, so that one tile's weights and input rows stay in L1 (about 20 KiB)
+// while it sweeps a column block; later chunks continue the sums in the output.
+int64_t channels_per_chunk(int64_t bytes_per_channel, int64_t channels) {
+  return std::clamp<int64_t>(20 * 1024 / std::max<int64_t>(bytes_per_channel, 1), 1, channels);
+}
+
 // Splits `rows` into `chunks` nearly equal ranges aligned to `block` rows; returns [begin, end) of `chunk`.
 void row_chunk(int64_t rows, int64_t block, int64_t chunks, int64_t chunk, int64_t& begin, int64_t& end) {
   const int64_t blocks = ceil_div(rows, block);
@@ -190,6 +196,8 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
   const int64_t chunks = channel_chunks(g.batch * g.groups, plan.out_per_group, tile.rows, work);
   const int64_t jobs = g.batch * g.groups * chunks;
   const int64_t block_tiles = tiles_per_block(plan.in_per_group * g.stride * int64_t(sizeof(T)), tile.cols, column_tiles);
+  const int64_t chunk_channels = channels_per_chunk(
+      int64_t(sizeof(T)) * (g.kernel_size * tile.rows + g.stride * (tile.cols + plan.max_shift + 16)), plan.in_per_group);
 
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.in_per_group * g.stride * row_length);
@@ -213,15 +221,18 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
       T* out = output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
       T init[16] = {};
       for (int64_t first_tile = 0; first_tile < column_tiles; first_tile += block_tiles)
-        for (int64_t o = row_begin; o < row_end; o += tile.rows) {
-          const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - o));
-          for (int m = 0; m < tile.rows; ++m) init[m] = bias && m < rows ? bias[group * plan.out_per_group + o + m] : T(0);
-          const T* block_weights = packed_weights + (o / tile.rows) * plan.taps * tile.rows;
-          for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
-            const int64_t l = column_tile * tile.cols;
-            tile.run(source + l, offsets, plan.taps, block_weights, init, rows,
-                     static_cast<int>(std::min<int64_t>(tile.cols, plan.out_length - l)), out + o * plan.out_length + l,
-                     plan.out_length, 1);
+        for (int64_t c = 0; c < plan.in_per_group; c += chunk_channels) {
+          const int64_t chunk_taps = std::min(chunk_channels, plan.in_per_group - c) * g.kernel_size;
+          for (int64_t o = row_begin; o < row_end; o += tile.rows) {
+            const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - o));
+            for (int m = 0; m < tile.rows; ++m) init[m] = bias && m < rows ? bias[group * plan.out_per_group + o + m] : T(0);
+            const T* block_weights = packed_weights + ((o / tile.rows) * plan.taps + c * g.kernel_size) * tile.rows;
+            for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
+              const int64_t l = column_tile * tile.cols;
+              tile.run(source + l, offsets + c * g.kernel_size, chunk_taps, block_weights, c == 0 ? init : nullptr, rows,
+                       static_cast<int>(std::min<int64_t>(tile.cols, plan.out_length - l)), out + o * plan.out_length + l,
+                       plan.out_length, 1);
+            }
           }
         }
     }
@@ -241,19 +252,54 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
   const int64_t chunks = channel_chunks(g.batch * g.groups, plan.in_per_group, tile.rows, work);
   const int64_t jobs = g.batch * g.groups * chunks;
   const int64_t max_taps = plan.out_per_group * g.kernel_size;
+  const int64_t padded_rows = round_up(plan.in_per_group, tile.rows);
   const int64_t block_tiles = tiles_per_block(plan.out_per_group * int64_t(sizeof(T)), tile.cols,
                                               ceil_div(ceil_div(g.in_length, g.stride), tile.cols));
+  const int64_t chunk_channels = channels_per_chunk(
+      int64_t(sizeof(T)) * (ceil_div(g.kernel_size, g.stride) * tile.rows + tile.cols + left_zeros + 16), plan.out_per_group);
+
+  // Per residue r: the kernel taps reaching it, and the offset of each reduction index
+  // t = (output channel o, residue tap i), o-major so that channel chunks are contiguous.
+  int64_t* residue_taps = scratch<int64_t>(Slot::residue_taps, g.stride * (g.kernel_size + 1));
+  int64_t* tap_counts = residue_taps + g.stride * g.kernel_size;
+  int64_t* offsets = scratch<int64_t>(Slot::offsets, g.stride * max_taps);
+  for (int64_t r = 0; r < g.stride; ++r) {
+    int64_t count = 0;
+    for (int64_t k = 0; k < g.kernel_size; ++k) {
+      const int64_t distance = r - k * g.dilation;
+      if (((distance % g.stride) + g.stride) % g.stride != 0) continue;
+      residue_taps[r * g.kernel_size + count++] = k;
+    }
+    tap_counts[r] = count;
+    for (int64_t o = 0; o < plan.out_per_group; ++o)
+      for (int64_t i = 0; i < count; ++i)
+        offsets[r * max_taps + o * count + i] =
+            o * row_length + left_zeros + floor_div(r - residue_taps[r * g.kernel_size + i] * g.dilation, g.stride);
+  }
 
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.out_per_group * row_length);
-    int64_t* offsets = scratch<int64_t>(Slot::offsets, max_taps);
-    T* packed_weights = scratch<T>(Slot::weights, round_up(plan.in_per_group, tile.rows) * max_taps);
+    // Weights as [residue][row block][t][row], repacked only when the (group, chunk) changes.
+    T* packed_weights = scratch<T>(Slot::weights, g.stride * padded_rows * max_taps);
+    int64_t packed_key = -1;
     const T init[16] = {};
     for (int64_t job = job_begin; job < job_end; ++job) {
       const int64_t chunk = job % chunks, group = job / chunks % g.groups, n = job / chunks / g.groups;
       int64_t row_begin, row_end;
       row_chunk(plan.in_per_group, tile.rows, chunks, chunk, row_begin, row_end);
       if (row_begin >= row_end) continue;
+      if (group * chunks + chunk != packed_key) {
+        packed_key = group * chunks + chunk;
+        for (int64_t r = 0; r < g.stride; ++r)
+          for (int64_t o = 0; o < plan.out_per_group; ++o)
+            for (int64_t i = 0; i < tap_counts[r]; ++i) {
+              const int64_t t = o * tap_counts[r] + i, k = residue_taps[r * g.kernel_size + i];
+              const T* w = weight + (group * plan.out_per_group + o) * plan.taps + k;  // weight[o][c][k] at w + c*K
+              for (int64_t c = row_begin; c < round_up(row_end, tile.rows); ++c)
+                packed_weights[((r * padded_rows + c - c % tile.rows) * max_taps + t * tile.rows) + c % tile.rows] =
+                    c < row_end ? w[c * g.kernel_size] : T(0);
+            }
+      }
       for (int64_t o = 0; o < plan.out_per_group; ++o) {
         T* row = source + o * row_length;
         std::fill(row, row + left_zeros, T(0));
@@ -264,33 +310,23 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
       T* out = grad_input + (n * g.in_channels + group * plan.in_per_group) * g.in_length;
       for (int64_t r = 0; r < g.stride; ++r) {
         // Padded input positions j*stride + r that are real inputs: pad_left <= j*stride + r < pad_left + in_length.
-        const int64_t j_begin = std::max<int64_t>(0, ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride));
+        const int64_t j_begin = ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride);
         const int64_t j_end = floor_div(g.pad_left + g.in_length - 1 - r, g.stride) + 1;
         if (j_begin >= j_end) continue;
-        // The taps reaching this residue, as (output channel, tap) pairs.
-        int64_t taps = 0;
-        for (int64_t k = 0; k < g.kernel_size; ++k) {
-          const int64_t distance = r - k * g.dilation;
-          if (((distance % g.stride) + g.stride) % g.stride != 0) continue;
-          const int64_t shift = floor_div(distance, g.stride);
-          for (int64_t o = 0; o < plan.out_per_group; ++o) {
-            const int64_t t = taps + o;  // filled below per k; keep (k, o) order
-            offsets[t] = o * row_length + left_zeros + shift;
-            for (int64_t c = row_begin; c < round_up(row_end, tile.rows); ++c)
-              packed_weights[((c / tile.rows) * max_taps + t) * tile.rows + c % tile.rows] =
-                  c < row_end ? weight[((group * plan.out_per_group + o) * plan.in_per_group + c) * g.kernel_size + k] : T(0);
-          }
-          taps += plan.out_per_group;
-        }
+        const int64_t tap_count = tap_counts[r];
         const int64_t column_tiles = ceil_div(j_end - j_begin, tile.cols);
         for (int64_t first_tile = 0; first_tile < column_tiles; first_tile += block_tiles)
-          for (int64_t c = row_begin; c < row_end; c += tile.rows) {
-            const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - c));
-            const T* block_weights = packed_weights + (c / tile.rows) * max_taps * tile.rows;
-            for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
-              const int64_t j = j_begin + column_tile * tile.cols;
-              tile.run(source + j, offsets, taps, block_weights, init, rows, static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)),
-                       out + c * g.in_length + j * g.stride + r - g.pad_left, g.in_length, g.stride);
+          for (int64_t o = 0; o < plan.out_per_group; o += chunk_channels) {
+            const int64_t first_tap = o * tap_count, chunk_taps = std::min(chunk_channels, plan.out_per_group - o) * tap_count;
+            for (int64_t c = row_begin; c < row_end; c += tile.rows) {
+              const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - c));
+              const T* block_weights = packed_weights + ((r * padded_rows + c) * max_taps + first_tap * tile.rows);
+              for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
+                const int64_t j = j_begin + column_tile * tile.cols;
+                tile.run(source + j, offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
+                         static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
+                         g.in_length, g.stride);
+              }
             }
           }
       }
@@ -311,8 +347,9 @@ void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const
   // Batch items are split over threads; chunk 0 sums into grad_weight, the others into partials.
   const int64_t chunks = work >= min_parallel_work ? std::min<int64_t>(get_num_threads(), g.batch) : 1;
   T* partials = chunks > 1 ? scratch<T>(Slot::partial, (chunks - 1) * weight_size) : nullptr;
-  // Length blocks keep one block of output-gradient rows in L1 while all taps stream past it.
-  const int64_t length_block = std::max<int64_t>(width, 512 / width * width);
+  // Length blocks keep one block of output-gradient rows near (L1/L2) while all taps stream past it;
+  // long blocks amortize the horizontal sums at the end of each tile (2048 measured best of 512..2048).
+  const int64_t length_block = std::max<int64_t>(width, 2048 / width * width);
 
   parallel_for(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
     for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {

@@ -10,7 +10,8 @@ namespace xgrad::nn::kernels::detail {
 // One rows x cols output tile of a direct convolution, held in registers for the whole reduction:
 //   tile[m][j] = init[m] + sum_{t < taps} weights[t * rows + m] * source[offsets[t] + j]
 // for m < rows, j < cols; then rows m < valid_rows, columns j < valid_cols are stored to
-// out[m * out_row_stride + j * out_column_stride]. `init` has `rows` entries. Reads source[offsets[t] + j]
+// out[m * out_row_stride + j * out_column_stride]. `init` has `rows` entries; when null the tile
+// starts from the values already in `out` instead (to continue a reduction split into chunks). Reads source[offsets[t] + j]
 // for every j < cols, so the caller pads the source. Forward: m = output channel, t = (input channel, tap).
 // Backward input: m = input channel, t = (output channel, tap), source = the output gradient.
 template <class T>

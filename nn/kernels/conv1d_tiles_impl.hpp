@@ -41,9 +41,16 @@ template <class T>
 inline void store(T* p, typename Simd<T>::Vec v) {
   *reinterpret_cast<typename Simd<T>::Unaligned*>(p) = v;
 }
+// A braced list of equal elements becomes one vbroadcastss/sd from memory. (`Vec{} + x` costs a
+// real add, since 0 + x is not an identity for x = -0; a fill loop costs a broadcast plus an insert.)
 template <class T>
 inline typename Simd<T>::Vec broadcast(T x) {
-  return typename Simd<T>::Vec{} + x;
+  using Vec = typename Simd<T>::Vec;
+  constexpr int width = Simd<T>::width;
+  if constexpr (width == 2) return Vec{x, x};
+  else if constexpr (width == 4) return Vec{x, x, x, x};
+  else if constexpr (width == 8) return Vec{x, x, x, x, x, x, x, x};
+  else return Vec{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
 }
 template <class T>
 inline T horizontal_sum(typename Simd<T>::Vec v) {
@@ -58,10 +65,27 @@ void direct_tile(const T* source, const int64_t* offsets, int64_t taps, const T*
   using Vec = typename Simd<T>::Vec;
   constexpr int width = Simd<T>::width;
   Vec acc[Rows][Vectors];
+  if (init) {
 #pragma GCC unroll 16
-  for (int m = 0; m < Rows; ++m)
+    for (int m = 0; m < Rows; ++m)
 #pragma GCC unroll 16
-    for (int v = 0; v < Vectors; ++v) acc[m][v] = broadcast(init[m]);
+      for (int v = 0; v < Vectors; ++v) acc[m][v] = broadcast(init[m]);
+  } else {  // continue the sums already in `out` (a later chunk of the reduction)
+    T row[Vectors * width] = {};
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m) {
+      if (m < valid_rows) {
+        if (valid_cols == Vectors * width && out_column_stride == 1) {
+#pragma GCC unroll 16
+          for (int v = 0; v < Vectors; ++v) acc[m][v] = load(out + m * out_row_stride + v * width);
+          continue;
+        }
+        for (int j = 0; j < valid_cols; ++j) row[j] = out[m * out_row_stride + j * out_column_stride];
+      }
+#pragma GCC unroll 16
+      for (int v = 0; v < Vectors; ++v) acc[m][v] = load(row + v * width);
+    }
+  }
   for (int64_t t = 0; t < taps; ++t) {
     const T* x = source + offsets[t];
     const T* w = weights + t * Rows;
