@@ -190,12 +190,16 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
 
   const bool batched = input.dim() == 3;
   const Tensor x = batched ? input : input.unsqueeze(0);
+  // Any stride longer than the padded input leaves one output position; clamping
+  // it there gives the same result and keeps the kernels' workspaces (which grow
+  // with the stride) bounded by the input's size.
+  const std::int64_t span = length + p.pad_left + p.pad_right - p.dilation * (kernel_size - 1);
   const Conv1dGeometry geometry{.batch = x.size(0),
                                 .in_channels = channels,
                                 .out_channels = out_channels,
                                 .in_length = length,
                                 .kernel_size = kernel_size,
-                                .stride = p.stride,
+                                .stride = std::min(p.stride, std::max<std::int64_t>(span, 1)),
                                 .dilation = p.dilation,
                                 .groups = p.groups,
                                 .pad_left = p.pad_left,
