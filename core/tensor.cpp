@@ -20,9 +20,8 @@ Tensor make_tensor(const Shape& shape, Dtype dtype, std::string_view op) {
   try {
     impl->storage = std::make_shared<Storage>(dtype, numel);
   } catch (const std::bad_alloc&) {
-    // An absurd but representable size is the caller's error, not a crash.
-    fail("{}: cannot allocate {} bytes for shape {} of {} (out of memory)", op,
-         static_cast<std::uint64_t>(numel) * element_size(dtype), shape, dtype);
+    fail("{}: out of memory allocating {} bytes for a {} tensor of shape {}", op,
+         numel * static_cast<std::int64_t>(element_size(dtype)), dtype, shape);
   }
   impl->shape = shape;
   return Tensor(std::move(impl));
