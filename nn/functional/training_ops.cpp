@@ -14,6 +14,7 @@
 #include "core/creation.hpp"
 #include "core/parallel.hpp"
 #include "core/random.hpp"
+#include "core/storage.hpp"
 
 namespace xgrad::nn::functional {
 
@@ -234,13 +235,16 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
               input.shape(), kernel_size, dilation, padding, out_length);
   XGRAD_CHECK(p.length < std::numeric_limits<std::int32_t>::max(), "max_pool1d: length {} is too long", p.length);
   Tensor out = make_tensor(with_length(p.leading, out_length), input.dtype(), "max_pool1d");
-  // argmax[r * out_length + o]: the position in row r that window o took (-1: none).
-  auto argmax = std::make_shared<std::vector<std::int32_t>>(static_cast<std::size_t>(p.rows * out_length));
+  // argmax[r * out_length + o]: the position in row r that window o took (-1: none). Kept in a
+  // Storage of as many 4-byte elements, so that its memory is recycled like the tensors' own.
+  static_assert(sizeof(float) == sizeof(std::int32_t));
+  auto argmax_storage = std::make_shared<Storage>(Dtype::Float32, p.rows * out_length);
+  auto argmax = std::shared_ptr<std::int32_t>(argmax_storage, static_cast<std::int32_t*>(argmax_storage->data()));
   dispatch(input.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* in = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
-    std::int32_t* idx = argmax->data();
+    std::int32_t* idx = argmax.get();
     const std::int64_t L = p.length;
     parallel_for(p.rows, rows_grain(L), [&](std::int64_t row_begin, std::int64_t row_end) {
     for (std::int64_t r = row_begin; r < row_end; ++r) {
@@ -250,7 +254,23 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
         std::int64_t best = -1;
         T best_value = -std::numeric_limits<T>::infinity();
         if (dilation == 1 && start >= 0 && start + kernel_size <= L) {
-          // Interior window: no bounds checks.
+          // Interior window: no bounds checks, and no branches on the data (a compare-and-select per
+          // element) unless the window holds a NaN, which the loop below handles as before.
+          T fast_value = x[start];
+          std::int64_t fast_best = start;
+          bool has_nan = fast_value != fast_value;
+          for (std::int64_t pos = start + 1; pos < start + kernel_size; ++pos) {
+            const T v = x[pos];
+            has_nan |= v != v;
+            const bool greater = v > fast_value;
+            fast_value = greater ? v : fast_value;
+            fast_best = greater ? pos : fast_best;
+          }
+          if (!has_nan) {
+            y[r * out_length + o] = fast_value;
+            idx[r * out_length + o] = static_cast<std::int32_t>(fast_best);
+            continue;
+          }
           best = start;
           best_value = x[start];
           for (std::int64_t pos = start + 1; pos < start + kernel_size; ++pos) {
@@ -288,7 +308,7 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
                     using T = decltype(zero);
                     const T* gv = g.data_ptr<T>();
                     T* gi = grad.data_ptr<T>();
-                    const std::int32_t* idx = argmax->data();
+                    const std::int32_t* idx = argmax.get();
                     parallel_for(rows, rows_grain(length), [&](std::int64_t row_begin, std::int64_t row_end) {
                       for (std::int64_t r = row_begin; r < row_end; ++r) {
                         std::fill_n(gi + r * length, length, T(0));
