@@ -78,7 +78,7 @@ std::string find_on_path(const std::string& program) {
 }
 
 bool plot_curves(const std::string& csv_path, const std::string& png_path, const std::string& title,
-                 const std::vector<std::string>& columns) {
+                 const std::vector<std::string>& columns, bool log_scale) {
   std::string gnuplot = find_on_path("gnuplot");
   if (gnuplot.empty()) {
     fmt::print("plot: gnuplot is not on PATH, skipped writing {} (scripts/setup.sh examples installs it).\n", png_path);
@@ -102,14 +102,17 @@ bool plot_curves(const std::string& csv_path, const std::string& png_path, const
   script += "set datafile separator ','\n";
   script += "set key autotitle columnhead\n";
   script += fmt::format(
-      "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {{ set terminal pngcairo size {},450 }} "
-      "else {{ set terminal png size {},450 }}\n",
+      "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {{ set terminal pngcairo noenhanced size {},450 }} "
+      "else {{ set terminal png noenhanced size {},450 }}\n",
       550 * panels, 550 * panels);
   script += fmt::format("set output {}\n", gnuplot_quote(png_path));
   script += fmt::format("set grid\nset xlabel {}\n", gnuplot_quote(header.front()));
   script += fmt::format("set multiplot layout 1,{} title {}\n", panels, gnuplot_quote(title));
   if (!loss_columns.empty()) {
-    script += "set title 'loss'\n" + plot_command(csv_path, loss_columns);
+    script += "set title 'loss'\n";
+    if (log_scale) script += "set logscale y\nset format y '%g'\n";
+    script += plot_command(csv_path, loss_columns);
+    if (log_scale) script += "unset logscale y\nset format y\n";
   }
   if (!accuracy_columns.empty()) {
     script += "set title 'accuracy'\nset yrange [0:1]\nset key bottom right\n" + plot_command(csv_path, accuracy_columns);
