@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/io.hpp"
 #include "core/ops.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/shape.hpp"
 #include "core/tensor.hpp"

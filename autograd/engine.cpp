@@ -31,6 +31,19 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
   return sum(grad, dims, /*keepdim=*/true).reshape(shape);
 }
 
+void zero_grad(std::vector<Tensor> tensors, bool set_to_none) {
+  NoGradGuard no_grad;
+  for (Tensor& tensor : tensors) {
+    Tensor& grad = tensor.mutable_grad();
+    if (!grad.defined()) continue;
+    if (set_to_none) {
+      grad = Tensor();
+    } else {
+      grad.zero_();
+    }
+  }
+}
+
 namespace {
 
 // Adds `grad` into a leaf's .grad(). The first gradient is stored as is when

@@ -6,10 +6,12 @@ set(XGRAD_KERNEL_DIR ${CMAKE_CURRENT_LIST_DIR}/../nn/kernels)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
   if(EXISTS ${XGRAD_KERNEL_DIR}/conv1d_avx2.cpp)
     set_source_files_properties(${XGRAD_KERNEL_DIR}/conv1d_avx2.cpp
-      PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
+      PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mtune=haswell;-ffp-contract=fast")
   endif()
   if(EXISTS ${XGRAD_KERNEL_DIR}/conv1d_avx512.cpp)
     set_source_files_properties(${XGRAD_KERNEL_DIR}/conv1d_avx512.cpp
-      PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma;-mprefer-vector-width=512")
+      PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma;-mprefer-vector-width=512;-mtune=skylake-avx512;-ffp-contract=fast")
   endif()
 endif()
+# a*b + c in the tiles must become one FMA (ISO mode, -std=c++20, defaults to -ffp-contract=off).
+set_source_files_properties(${XGRAD_KERNEL_DIR}/conv1d_generic.cpp PROPERTIES COMPILE_OPTIONS "-ffp-contract=fast")

@@ -8,6 +8,8 @@
 // made while it is busy (nested, or from another user thread) runs serially instead of waiting.
 #include "core/parallel.hpp"
 
+#include "core/error.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -75,7 +77,7 @@ class ThreadPool {
     run_chunks(*job);
     // Wait for chunks claimed by workers; spin first, they are usually nearly done.
     for (int spin = 0; job->unfinished_chunks.load(std::memory_order_acquire) != 0; ++spin) {
-      if (spin < 20000) {
+      if (spin < 2000) {
         cpu_relax();
       } else {
         std::unique_lock lock(mutex_);
@@ -118,7 +120,7 @@ class ThreadPool {
   void worker_loop(uint64_t seen) {
     for (;;) {
       // Spin a little for the next job before sleeping.
-      for (int spin = 0; spin < 20000 && generation_.load(std::memory_order_acquire) == seen; ++spin) cpu_relax();
+      for (int spin = 0; spin < 2000 && generation_.load(std::memory_order_acquire) == seen; ++spin) cpu_relax();
       std::shared_ptr<Job> job;
       {
         std::unique_lock lock(mutex_);
@@ -173,8 +175,7 @@ ThreadPool& pool() {
 }  // namespace
 
 void set_num_threads(int n) {
-  if (n < 1)  // TODO(integration): use xgrad::fail
-    throw std::invalid_argument("set_num_threads: expected a positive thread count, got " + std::to_string(n));
+  XGRAD_CHECK(n >= 1 && n <= 1024, "set_num_threads: expected a positive thread count (at most 1024), got {}", n);
   requested_threads.store(n);
   if (!inside_parallel_region && pool().num_threads() != n) pool().resize(n);
 }

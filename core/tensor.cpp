@@ -1,6 +1,7 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
+#include <new>
 
 #include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
@@ -16,7 +17,12 @@ Tensor make_tensor(const Shape& shape, Dtype dtype, std::string_view op) {
   XGRAD_CHECK(numel <= (std::int64_t{1} << 40), "{}: shape {} asks for {} elements, more than this build allows (2^40)",
               op, shape, numel);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(dtype, numel);
+  try {
+    impl->storage = std::make_shared<Storage>(dtype, numel);
+  } catch (const std::bad_alloc&) {
+    fail("{}: out of memory allocating {} bytes for a {} tensor of shape {}", op,
+         numel * static_cast<std::int64_t>(element_size(dtype)), dtype, shape);
+  }
   impl->shape = shape;
   return Tensor(std::move(impl));
 }

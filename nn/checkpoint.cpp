@@ -221,7 +221,8 @@ void check_module_state(const Module& module, const StateDict& state, const std:
   std::set<std::string> seen;
   for (const auto& [name, tensor] : state) {
     seen.insert(name);
-    auto it = std::find_if(own.begin(), own.end(), [&](const auto& entry) { return entry.first == name; });
+    const std::string& key = name;  // clang 14 cannot capture a structured binding in a lambda
+    auto it = std::find_if(own.begin(), own.end(), [&](const auto& entry) { return entry.first == key; });
     if (it == own.end()) {
       problems.push_back(fmt::format("unexpected entry '{}'", name));
     } else if (tensor.shape() != it->second.shape() || tensor.dtype() != it->second.dtype()) {

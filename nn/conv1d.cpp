@@ -86,13 +86,7 @@ Tensor Conv1d::forward(const Tensor& input) {
   XGRAD_CHECK(input.size(-2) == in_channels_, "conv1d: expected input with {} channels (groups={}, weight {}), got input {}",
               in_channels_, params_.groups, weight.shape(), input.shape());
   XGRAD_CHECK(input.size(-1) > 0, "conv1d: expected an input of positive length, got input {}", input.shape());
-  const std::int64_t padded_length = input.size(-1) + params_.pad_left + params_.pad_right;
-  const std::int64_t extent = params_.dilation * (kernel_size_ - 1) + 1;
-  XGRAD_CHECK(padded_length >= extent,
-              "conv1d: the padded input length {} (length {} + padding {} + {}) is shorter than the kernel extent {} "
-              "(kernel_size={}, dilation={}), input {}",
-              padded_length, input.size(-1), params_.pad_left, params_.pad_right, extent, kernel_size_, params_.dilation,
-              input.shape());
+  functional::detail::check_kernel_fits(input.size(-1), params_, kernel_size_, input.shape());
   const Tensor padded = functional::pad1d(input, params_.pad_left, params_.pad_right, options_.padding_mode);
   return functional::conv1d(padded, weight, bias,
                             {.stride = params_.stride, .padding = 0, .dilation = params_.dilation, .groups = params_.groups});

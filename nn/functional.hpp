@@ -22,7 +22,7 @@ namespace xgrad::nn {
 // the validation of the layer or function that reads it, which names the option.
 struct IntOrTuple1 {
   template <std::integral I>
-    requires(!std::same_as<I, bool>)
+    requires(!std::same_as<I, bool> && !std::same_as<I, char>)  // a bool or 'x' is a typo, not a size
   IntOrTuple1(I value) : values{static_cast<std::int64_t>(value)} {}  // NOLINT: implicit, like PyTorch's int
   IntOrTuple1(std::initializer_list<std::int64_t> tuple) : values(tuple) {}
   std::vector<std::int64_t> values;
@@ -34,7 +34,7 @@ struct IntOrTuple1 {
 // template so that `{.padding = 0}` picks it over the const char* one.
 struct Padding {
   template <std::integral I>
-    requires(!std::same_as<I, bool>)
+    requires(!std::same_as<I, bool> && !std::same_as<I, char>)  // a bool or 'x' is a typo, not a size
   Padding(I value) : values{static_cast<std::int64_t>(value)} {}  // NOLINT
   Padding(std::initializer_list<std::int64_t> tuple) : values(tuple) {}
   Padding(const char* mode) : name(mode ? mode : "(null)"), is_string(true) {}  // NOLINT
@@ -90,6 +90,10 @@ struct Conv1dParams {
 // appends a sentence to `problems` for each invalid one.
 Conv1dParams resolve_conv1d_params(const IntOrTuple1& stride, const Padding& padding, const IntOrTuple1& dilation,
                                    std::int64_t groups, std::int64_t kernel_size, std::vector<std::string>& problems);
+// Throws xgrad::Error unless the kernel's extent d(k-1)+1 fits in the padded length
+// (computed without overflow for any option values).
+void check_kernel_fits(std::int64_t length, const Conv1dParams& params, std::int64_t kernel_size,
+                       const Shape& input_shape);
 // "3" from {3}; the whole tuple "(3, 3)" otherwise (for messages).
 std::string tuple_string(const std::vector<std::int64_t>& values);
 }  // namespace detail

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "autograd/anomaly.hpp"
+#include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 
 namespace xgrad::nn {
@@ -57,16 +58,28 @@ Tensor* Module::find_parameter(const std::string& name) {
   return nullptr;
 }
 
-void Module::collect(const std::string& prefix, bool recurse, bool buffers,
+void Module::collect(const std::string& prefix, bool recurse, Collect what,
                      std::vector<std::pair<std::string, Tensor>>& out) const {
-  // Walk iteratively (deep nets must not recurse on the C++ stack).
+  // Pre-order walk, iteratively (deep nets must not recurse on the C++ stack):
+  // each module's parameters, then its buffers, then its children, as PyTorch.
+  // named_parameters/named_buffers list a tensor shared by several modules once
+  // (under its first name), so an optimizer never steps a tied weight twice;
+  // state_dict keeps every name, like PyTorch's.
+  const bool parameters = what != Collect::Buffers, buffers = what != Collect::Parameters;
+  const bool unique = what != Collect::StateDict;
+  std::set<const TensorImpl*> seen;
   std::vector<std::pair<std::string, const Module*>> stack = {{prefix, this}};
   while (!stack.empty()) {
     auto [path, module] = stack.back();
     stack.pop_back();
-    for (const auto& [name, tensor] : buffers ? module->buffers_ : module->parameters_) {
-      if (tensor->defined()) out.emplace_back(path + name, *tensor);
-    }
+    auto add = [&](const auto& list) {
+      for (const auto& [name, tensor] : list) {
+        if (!tensor->defined() || (unique && !seen.insert(tensor->impl()).second)) continue;
+        out.emplace_back(path + name, *tensor);
+      }
+    };
+    if (parameters) add(module->parameters_);
+    if (buffers) add(module->buffers_);
     if (!recurse) break;
     for (auto it = module->children_.rbegin(); it != module->children_.rend(); ++it) {
       stack.emplace_back(path + it->first + ".", it->second.get());
@@ -76,13 +89,13 @@ void Module::collect(const std::string& prefix, bool recurse, bool buffers,
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
-  collect("", recurse, false, out);
+  collect("", recurse, Collect::Parameters, out);
   return out;
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
-  collect("", recurse, true, out);
+  collect("", recurse, Collect::Buffers, out);
   return out;
 }
 
@@ -104,16 +117,7 @@ void Module::train(bool on) {
 }
 
 void Module::zero_grad(bool set_to_none) {
-  NoGradGuard no_grad;
-  for (Tensor& p : parameters()) {
-    Tensor& grad = p.mutable_grad();
-    if (!grad.defined()) continue;
-    if (set_to_none) {
-      grad = Tensor();
-    } else {
-      grad.zero_();
-    }
-  }
+  autograd::zero_grad(parameters(), set_to_none);
 }
 
 void Module::to(Dtype dtype) {
@@ -131,8 +135,8 @@ void Module::to(Dtype dtype) {
 }
 
 StateDict Module::state_dict() const {
-  StateDict out = named_parameters();
-  for (auto& entry : named_buffers()) out.push_back(entry);
+  StateDict out;
+  collect("", true, Collect::StateDict, out);
   return out;
 }
 
@@ -143,7 +147,9 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
   std::vector<std::pair<Tensor, Tensor>> copies;  // destination, source
   for (const auto& [name, source] : state) {
     XGRAD_CHECK(seen.insert(name).second, "load_state_dict: entry '{}' appears twice", name);
-    auto it = std::find_if(own.begin(), own.end(), [&](const auto& entry) { return entry.first == name; });
+    // (clang 14 cannot capture a structured binding in a lambda: compare through a plain reference.)
+    const std::string& key = name;
+    auto it = std::find_if(own.begin(), own.end(), [&](const auto& entry) { return entry.first == key; });
     if (it == own.end()) {
       if (strict) problems.push_back(fmt::format("unexpected key '{}'", name));
       continue;

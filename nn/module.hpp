@@ -23,8 +23,8 @@
 
 namespace xgrad::nn {
 
-// Named tensors in registration order (parameters, then buffers, recursively
-// with dotted names: "features.0.weight").
+// Named tensors with dotted names ("features.0.weight") in PyTorch's order: each
+// module's parameters, then its buffers, then its children's, in registration order.
 using StateDict = std::vector<std::pair<std::string, Tensor>>;
 
 class Module {
@@ -95,7 +95,8 @@ class Module {
 
  private:
   void check_new_name(const std::string& name, const char* what) const;
-  void collect(const std::string& prefix, bool recurse, bool buffers, std::vector<std::pair<std::string, Tensor>>& out) const;
+  enum class Collect { Parameters, Buffers, StateDict };
+  void collect(const std::string& prefix, bool recurse, Collect what, std::vector<std::pair<std::string, Tensor>>& out) const;
 
   bool training_ = true;
   // Parameter and buffer tensors live in std::unique_ptr boxes so the references

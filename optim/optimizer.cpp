@@ -1,5 +1,6 @@
 #include "optim/optimizer.hpp"
 
+#include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 #include "nn/checkpoint.hpp"
 
@@ -17,16 +18,7 @@ Optimizer::Optimizer(std::vector<Tensor> params, std::string name) : params_(std
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
-  NoGradGuard no_grad;
-  for (Tensor& p : params_) {
-    Tensor& grad = p.mutable_grad();
-    if (!grad.defined()) continue;
-    if (set_to_none) {
-      grad = Tensor();
-    } else {
-      grad.zero_();
-    }
-  }
+  autograd::zero_grad(params_, set_to_none);
 }
 
 void Optimizer::save(const std::string& path) const { nn::save_tensors(path, state_dict()); }

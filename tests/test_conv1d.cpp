@@ -227,6 +227,41 @@ TEST_CASE("Conv1d: forward validates the input") {
   CHECK_ERROR_CONTAINS(replicate(randn({1, 2, 4})), "shorter than the kernel extent 5");
 }
 
+TEST_CASE("Conv1d: absurd option values give errors, not overflows") {
+  constexpr std::int64_t huge = std::int64_t{1} << 62;
+  CHECK_ERROR_CONTAINS(nn::Conv1d(1, 1, 3, {.padding = huge})(randn({1, 1, 4})), "is too large");
+  CHECK_ERROR_CONTAINS(nn::Conv1d(1, 1, 3, {.padding = huge, .padding_mode = "replicate"})(randn({1, 1, 4})),
+                       "is too large");
+  CHECK_ERROR_CONTAINS(nn::Conv1d(1, 1, 3, {.dilation = huge})(randn({1, 1, 4})), "shorter than the kernel extent");
+  CHECK_ERROR_CONTAINS(nn::Conv1d(1, 1, 5, {.padding = "same", .dilation = huge}), "padding='same' needs dilation");
+  nn::functional::detail::set_conv1d_use_reference(true);
+  const Tensor x = randn({1, 1, 4}, {.requires_grad = true});
+  const Tensor y = nn::Conv1d(1, 1, 3, {.stride = huge})(x);
+  CHECK(y.shape() == Shape{1, 1, 1});
+  y.sum().backward();
+  CHECK(x.grad().shape() == Shape{1, 1, 4});
+  nn::functional::detail::set_conv1d_use_reference(false);
+}
+
+// A stride far beyond the input leaves one output position; it must cost no
+// more than a small stride (the fast kernels' workspaces grow with the stride,
+// so conv1d clamps it) and give the same values as the reference kernels.
+TEST_CASE("Conv1d: a huge stride gives one output position, like the reference") {
+  for (std::int64_t stride : {std::int64_t{1000000000}, std::int64_t{1} << 62}) {
+    CAPTURE(stride);
+    const Tensor x = randn({1, 1, 4}, {.requires_grad = true});
+    nn::Conv1d conv(1, 1, 3, {.stride = stride});
+    const Tensor y = conv(x);
+    CHECK(y.shape() == Shape{1, 1, 1});
+    y.sum().backward();
+    CHECK(x.grad().shape() == Shape{1, 1, 4});
+    nn::functional::detail::set_conv1d_use_reference(true);
+    const Tensor expected = conv(x.detach());
+    nn::functional::detail::set_conv1d_use_reference(false);
+    CHECK(y.item<float>() == doctest::Approx(expected.item<float>()).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("functional::conv1d validates its arguments") {
   const Tensor x = randn({2, 4, 10});
   const Tensor w = randn({6, 2, 3});

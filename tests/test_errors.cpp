@@ -203,3 +203,9 @@ TEST_CASE("errors: arange arguments") {
   CHECK_THROWS_WITH_AS(arange(0, INFINITY), Contains("arange: start and end must be finite"), Error);
   CHECK_THROWS_WITH_AS(arange(0, 1e300, 1e-300), Contains("arange: range"), Error);
 }
+
+TEST_CASE("errors: an allocation the machine cannot hold is an xgrad::Error, not std::bad_alloc") {
+  // 2^40 float32 elements: 4 TiB, past this machine's memory and overcommit.
+  CHECK_THROWS_WITH_AS(xgrad::zeros({std::int64_t{1} << 20, std::int64_t{1} << 20}),
+                       doctest::Contains("out of memory allocating 4398046511104 bytes"), xgrad::Error);
+}

@@ -189,7 +189,8 @@ Tensor sigmoid(const Tensor& a) {
 }
 
 Tensor relu(const Tensor& a) {
-  Tensor out = map(a, "relu", [](auto x) { return x > 0 ? x : decltype(x)(0); });
+  // NaN stays NaN (as PyTorch): `x > 0 ? x : 0` alone would turn it into a silent 0.
+  Tensor out = map(a, "relu", [](auto x) { return x > 0 || std::isnan(x) ? x : decltype(x)(0); });
   return record("ReluBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
     // d(max(a, 0))/da = 1 where a > 0, else 0
     return std::vector<Tensor>{map2(g, out, "relu_backward", [](auto gv, auto y) { return y > 0 ? gv : decltype(gv)(0); })};
@@ -216,12 +217,14 @@ Tensor abs(const Tensor& a) {
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor out = map2(a, b, "maximum", [](auto x, auto y) { return x > y ? x : y; });
+  // A NaN in either input gives NaN (as PyTorch), whichever side it is on.
+  Tensor out = map2(a, b, "maximum", [](auto x, auto y) { return x > y || std::isnan(x) ? x : y; });
   return record("MaximumBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
-    // The larger input gets the gradient; ties split it evenly (PyTorch's rule).
+    // The larger input gets the gradient; ties split it evenly (PyTorch's rule);
+    // both get it when a NaN makes them unordered (as PyTorch).
     auto share = [](auto x, auto y) {
       using T = decltype(x);
-      return x > y ? T(1) : (x == y ? T(0.5) : T(0));
+      return x > y ? T(1) : (x == y ? T(0.5) : (x < y ? T(0) : T(1)));
     };
     Tensor grad_a = needs[0] ? mul(g, map2(a, b, "maximum_backward", share)) : Tensor();
     Tensor grad_b = needs[1] ? mul(g, map2(b, a, "maximum_backward", share)) : Tensor();
@@ -230,12 +233,12 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  Tensor out = map2(a, b, "minimum", [](auto x, auto y) { return x < y ? x : y; });
+  Tensor out = map2(a, b, "minimum", [](auto x, auto y) { return x < y || std::isnan(x) ? x : y; });
   return record("MinimumBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
-    // The smaller input gets the gradient; ties split it evenly.
+    // The smaller input gets the gradient; ties split it evenly; both when unordered (NaN).
     auto share = [](auto x, auto y) {
       using T = decltype(x);
-      return x < y ? T(1) : (x == y ? T(0.5) : T(0));
+      return x < y ? T(1) : (x == y ? T(0.5) : (x > y ? T(0) : T(1)));
     };
     Tensor grad_a = needs[0] ? mul(g, map2(a, b, "minimum_backward", share)) : Tensor();
     Tensor grad_b = needs[1] ? mul(g, map2(b, a, "minimum_backward", share)) : Tensor();

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/parallel.hpp"
 #include "core/tensor.hpp"
 
 namespace xgrad::detail {
@@ -21,12 +22,18 @@ inline Shape broadcast_strides(const Shape& shape, const Shape& out_shape) {
   return strides;
 }
 
-// out[i] = f(a[i]) over a contiguous buffer.
+// Elementwise loops are memory-bound: below this many elements one thread is
+// faster than waking the pool.
+inline constexpr std::int64_t kElementwiseGrain = 1 << 15;
+
+// out[i] = f(a[i]) over a contiguous buffer, split across the thread pool.
 template <class T, class F>
 void unary_loop(const T* a, T* out, std::int64_t n, F f) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    out[i] = f(a[i]);
-  }
+  parallel_for(n, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      out[i] = f(a[i]);
+    }
+  });
 }
 
 // out = f(a, b) with broadcasting; out has shape out_shape. Fast paths for equal
@@ -45,17 +52,23 @@ void binary_loop(const T* a, const Shape& a_shape, const T* b, const Shape& b_sh
   for (std::int64_t extent : a_shape) a_numel *= extent;
   for (std::int64_t extent : b_shape) b_numel *= extent;
   if (a_numel == n && b_numel == n) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+    parallel_for(n, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+    });
     return;
   }
   if (b_numel == 1 && a_numel == n) {
     const T bv = b[0];
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], bv);
+    parallel_for(n, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) out[i] = f(a[i], bv);
+    });
     return;
   }
   if (a_numel == 1 && b_numel == n) {
     const T av = a[0];
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(av, b[i]);
+    parallel_for(n, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) out[i] = f(av, b[i]);
+    });
     return;
   }
   const Shape sa = broadcast_strides(a_shape, out_shape);

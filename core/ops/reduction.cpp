@@ -113,7 +113,13 @@ Tensor sum(const Tensor& a) { return sum(a, {}, false); }
 Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
   XGRAD_CHECK(a.defined(), "mean: called on an undefined tensor");
   std::int64_t count = 1;
-  for (std::int64_t d : reduced_dims(a, dims, "mean")) count *= a.shape()[d];
+  const std::vector<std::int64_t> reduce = reduced_dims(a, dims, "mean");
+  for (std::int64_t d : reduce) count *= a.shape()[d];
+  // An average of nothing is 0/0: a NaN loss from an empty batch would poison a
+  // training run silently, so it is an error (when there is any output to fill).
+  XGRAD_CHECK(count > 0 || checked_numel(dropped_shape(a.shape(), reduce), "mean") == 0,
+              "mean: cannot average over zero elements (input shape {}, reducing dims {}); is the batch empty?",
+              a.shape(), reduce);
   // mean = sum / count (composite: its gradient comes from sum's and div's)
   return sum(a, dims, keepdim) / static_cast<double>(count);
 }

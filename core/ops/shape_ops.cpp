@@ -272,7 +272,10 @@ Tensor pad(const Tensor& a, const std::vector<std::int64_t>& pads, double value)
   Shape out_shape = a.shape();
   for (std::size_t i = 0; i < pads.size() / 2; ++i) {
     const std::int64_t d = a.dim() - 1 - static_cast<std::int64_t>(i);
-    out_shape[d] = a.shape()[d] + pads[2 * i] + pads[2 * i + 1];
+    // Checked: absurd pads must be an error, not signed overflow.
+    XGRAD_CHECK(!__builtin_add_overflow(a.shape()[d], pads[2 * i], &out_shape[d]) &&
+                    !__builtin_add_overflow(out_shape[d], pads[2 * i + 1], &out_shape[d]),
+                "pad: padding {} of dimension {} of input shape {} overflows a 64-bit size", pads, d, a.shape());
     XGRAD_CHECK(out_shape[d] >= 0, "pad: padding {} makes dimension {} of input shape {} negative ({})", pads, d,
                 a.shape(), out_shape[d]);
   }

@@ -102,9 +102,10 @@ bool plot_curves(const std::string& csv_path, const std::string& png_path, const
   script += "set datafile separator ','\n";
   script += "set key autotitle columnhead\n";
   script += fmt::format(
-      "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {{ set terminal pngcairo noenhanced size {},450 }} "
-      "else {{ set terminal png noenhanced size {},450 }}\n",
+      "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {{ set terminal pngcairo size {},450 }} "
+      "else {{ set terminal png size {},450 }}\n",
       550 * panels, 550 * panels);
+  script += "set termoption noenhanced\n";  // show "train_loss" as written, not with a subscript
   script += fmt::format("set output {}\n", gnuplot_quote(png_path));
   script += fmt::format("set grid\nset xlabel {}\n", gnuplot_quote(header.front()));
   script += fmt::format("set multiplot layout 1,{} title {}\n", panels, gnuplot_quote(title));

@@ -54,7 +54,13 @@ Span find_speech(std::span<const float> samples, int frame_samples) {
   int64_t first = 0, last = frames - 1;
   while (energy[first] < threshold) ++first;
   while (energy[last] < threshold) --last;
-  return {first * frame_samples, std::min(n, (last + 1) * frame_samples)};
+  // Within the first and last loud frames, start and end at the first and last sample as loud as
+  // that threshold, so the word is centred to the sample rather than to the frame.
+  auto loud = [&](int64_t i) { return double(samples[i]) * samples[i] >= threshold; };
+  int64_t begin = first * frame_samples, end = std::min(n, (last + 1) * frame_samples);
+  while (begin < end - 1 && !loud(begin) && begin < (first + 1) * frame_samples - 1) ++begin;
+  while (end - 1 > begin && !loud(end - 1) && end - 1 > last * frame_samples) --end;
+  return {begin, end};
 }
 
 int64_t fit_clip(std::span<const float> samples, std::span<float> clip) {

@@ -21,7 +21,8 @@ std::vector<float> resample(std::span<const float> samples, int from_rate, int t
                             ResampleQuality quality = ResampleQuality::medium);
 
 // The part of `samples` between the first and last 10 ms frame whose RMS is within 40 dB of the
-// loudest frame: the word without its leading and trailing silence. Empty if all is silence.
+// loudest frame, narrowed to the first and last sample that loud: the word without its leading
+// and trailing silence. Empty if all is silence.
 struct Span {
   int64_t begin = 0;
   int64_t end = 0;

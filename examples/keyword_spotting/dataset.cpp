@@ -2,19 +2,19 @@
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <exception>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include <xgrad.hpp>
@@ -28,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Bump when the way clips are made changes, so every existing cache is regenerated.
-constexpr int kCacheFormat = 2;  // 2: labels and voice ids as float32 (xgrad's .npy files)
+constexpr int kCacheFormat = 3;  // 3: labels and voice ids as float32 (xgrad's .npy files)
 constexpr const char* kManifestTitle = "xgrad keyword_spotting cache";
 
 uint64_t fnv1a64(const std::string& text) {
@@ -41,7 +41,7 @@ uint64_t fnv1a64(const std::string& text) {
 }
 
 // A generator that depends only on the seed and the name given, never on generation order, so
-// each clip is the same whatever the thread count or the set of other voices.
+// each clip is the same whatever the worker count or the set of other voices.
 std::mt19937_64 rng_for(uint64_t seed, const std::string& name) {
   return std::mt19937_64(fnv1a64(fmt::format("{}|{}", seed, name)));
 }
@@ -72,28 +72,6 @@ const char* quality_name(ResampleQuality quality) {
     case ResampleQuality::fastest: return "fastest";
   }
   return "?";
-}
-
-// Runs work(i) for i in [0, count) on `threads` threads; rethrows the first exception.
-template <typename Work>
-void parallel_for(int64_t count, int threads, Work work) {
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto run = [&] {
-    try {
-      for (int64_t i; (i = next++) < count;) work(i);
-    } catch (...) {
-      std::lock_guard lock(error_mutex);
-      if (!error) error = std::current_exception();
-      next = count;
-    }
-  };
-  std::vector<std::jthread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(run);
-  run();
-  pool.clear();  // joins
-  if (error) std::rethrow_exception(error);
 }
 
 Dataset& dataset_for(Splits& splits, Split split) {
@@ -181,89 +159,136 @@ std::string describe(const Config& cfg) {
 
 std::string config_hash(const Config& cfg) { return fmt::format("{:016x}", fnv1a64(describe(cfg))); }
 
+namespace {
+
+// Memory shared with the worker processes: the clips in voice-major order plus, per clip, the
+// word's length (0 = silent), and per voice an error message.
+struct SharedResults {
+  float* audio = nullptr;
+  int64_t* word_samples = nullptr;
+  char* errors = nullptr;
+  static constexpr size_t kErrorSize = 512;
+  void* base = nullptr;
+  size_t bytes = 0;
+
+  SharedResults(int64_t clips, int64_t voices) {
+    bytes = size_t(clips) * (kClipSamples * sizeof(float) + sizeof(int64_t)) + size_t(voices) * kErrorSize;
+    base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) throw std::runtime_error(fmt::format("Could not map {} bytes of shared memory.", bytes));
+    audio = static_cast<float*>(base);
+    word_samples = reinterpret_cast<int64_t*>(audio + clips * kClipSamples);
+    errors = reinterpret_cast<char*>(word_samples + clips);
+  }
+  ~SharedResults() { munmap(base, bytes); }
+  SharedResults(const SharedResults&) = delete;
+  SharedResults& operator=(const SharedResults&) = delete;
+};
+
+// Runs in a worker process: speaks every word of one voice and fits the clips into `shared`.
+void make_voice_clips(const Config& cfg, const Voice& voice, int64_t voice_id, SpeechSynthesizer& synth,
+                      SharedResults& shared) {
+  for (int word = 0; word < int(kWords.size()); ++word) {
+    for (int rendition = 0; rendition < cfg.renditions; ++rendition) {
+      int64_t index = (voice_id * int64_t(kWords.size()) + word) * cfg.renditions + rendition;
+      std::vector<float> spoken = synth.speak(kWords[word], voice.name(), prosody_for(cfg, voice, word, rendition));
+      std::vector<float> audio = resample(spoken, synth.sample_rate(), kSampleRate, cfg.quality);
+      shared.word_samples[index] = fit_clip(audio, {shared.audio + index * kClipSamples, size_t(kClipSamples)});
+    }
+  }
+}
+
+}  // namespace
+
 Splits make_splits(const Config& cfg, bool verbose) {
   if (cfg.renditions < 1) throw std::invalid_argument(fmt::format("Config::renditions must be >= 1, got {}.", cfg.renditions));
   auto start = std::chrono::steady_clock::now();
   std::vector<Voice> voices = list_voices(cfg);
+  if (voices.empty()) throw std::invalid_argument("Config needs at least one dialect and one variant.");
+  auto clips_per_voice = int64_t(kWords.size()) * cfg.renditions;
+  auto total_clips = int64_t(voices.size()) * clips_per_voice;
+  SharedResults shared(total_clips, int64_t(voices.size()));
+
+  // libespeak-ng is not thread-safe, and each utterance changes its internal state, so the same
+  // call gives slightly different audio depending on what was said before. So: initialise it
+  // here without speaking, then fork one process per voice. Every voice starts from the same
+  // fresh engine, which makes the data independent of the worker count and of the other voices,
+  // and the voices are made in parallel.
+  SpeechSynthesizer synth;
+  synth.select_voice(voices.front().name());  // loads the English dictionary once, for every worker
+  int workers = cfg.threads > 0 ? cfg.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  std::optional<xgrad_examples::ProgressBar> bar;
+  if (verbose) bar.emplace(total_clips, "synthesizing");
+  std::fflush(nullptr);  // a child must not flush the parent's buffered output again
+
+  std::map<pid_t, int64_t> running;  // pid -> voice id
+  std::vector<std::string> failures;
+  int64_t done = 0;
+  auto wait_for_one = [&] {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) throw std::runtime_error(fmt::format("waitpid failed: {}.", std::strerror(errno)));
+    int64_t id = running.at(pid);
+    running.erase(pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      std::string message(shared.errors + id * SharedResults::kErrorSize);
+      if (message.empty()) message = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status)) : "failed";
+      failures.push_back(fmt::format("voice {}: {}", voices[size_t(id)].name(), message));
+    }
+    done += clips_per_voice;
+    if (bar) bar->update(done, {}, done);
+  };
+  for (size_t id = 0; id < voices.size(); ++id) {
+    if (int(running.size()) == workers) wait_for_one();
+    pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error(fmt::format("fork failed: {}.", std::strerror(errno)));
+    if (pid == 0) {
+      int code = 0;
+      try {
+        make_voice_clips(cfg, voices[id], int64_t(id), synth, shared);
+      } catch (const std::exception& error) {
+        std::snprintf(shared.errors + id * SharedResults::kErrorSize, SharedResults::kErrorSize, "%s", error.what());
+        code = 1;
+      }
+      _exit(code);  // no destructors, no atexit handlers: they belong to the parent
+    }
+    running[pid] = int64_t(id);
+  }
+  while (!running.empty()) wait_for_one();
+  if (bar) bar->finish();
+  if (!failures.empty()) {
+    throw std::runtime_error(fmt::format("{} voices failed to synthesize, e.g. {}.", failures.size(), failures.front()));
+  }
+
+  // Gather the clips into the splits, checking that every word of every voice has sound.
+  Splits splits;
   std::vector<std::string> names;
   for (const Voice& voice : voices) names.push_back(voice.name());
-
-  // Lay out every clip first: which voice/word/rendition goes to which row of which split.
-  struct Job {
-    int64_t voice_id;
-    int word;
-    int rendition;
-    Dataset* dataset;
-    int64_t row;
-  };
-  Splits splits;
-  std::vector<Job> jobs;
+  std::vector<std::string> silent;
+  int64_t longer_than_clip = 0;
   for (Split split : kSplits) {
     Dataset& dataset = dataset_for(splits, split);
     dataset.voice_names = names;
     for (size_t id = 0; id < voices.size(); ++id) {
       if (voices[id].split != split) continue;
-      for (int word = 0; word < int(kWords.size()); ++word) {
-        for (int rendition = 0; rendition < cfg.renditions; ++rendition) {
-          jobs.push_back({int64_t(id), word, rendition, &dataset, dataset.size()});
-          dataset.labels.push_back(word);
-          dataset.voice_ids.push_back(int64_t(id));
-        }
+      for (int64_t k = 0; k < clips_per_voice; ++k) {
+        int64_t index = int64_t(id) * clips_per_voice + k;
+        int word = int(k / cfg.renditions);
+        if (shared.word_samples[index] == 0) silent.push_back(fmt::format("{} saying '{}'", names[id], kWords[word]));
+        if (shared.word_samples[index] > kClipSamples) ++longer_than_clip;
+        dataset.labels.push_back(word);
+        dataset.voice_ids.push_back(int64_t(id));
+        dataset.audio.insert(dataset.audio.end(), shared.audio + index * kClipSamples,
+                             shared.audio + (index + 1) * kClipSamples);
       }
     }
-    dataset.audio.assign(size_t(dataset.size() * kClipSamples), 0.0f);
   }
-
-  // espeak is single-threaded and fast (~0.6 ms a clip); resampling is the slow part, so speak
-  // a batch on this thread, then resample and fit the batch on every core.
-  SpeechSynthesizer synth;
-  int threads = cfg.threads > 0 ? cfg.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  constexpr int64_t kBatch = 500;
-  double speak_seconds = 0, fit_seconds = 0;
-  std::atomic<int64_t> longer_than_clip{0};
-  std::vector<std::string> silent;
-  std::mutex silent_mutex;
-  std::optional<xgrad_examples::ProgressBar> bar;
-  if (verbose) bar.emplace(int64_t(jobs.size()), "synthesizing");
-
-  for (int64_t first = 0; first < int64_t(jobs.size()); first += kBatch) {
-    int64_t count = std::min<int64_t>(kBatch, int64_t(jobs.size()) - first);
-    auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::vector<float>> spoken(static_cast<size_t>(count));
-    for (int64_t i = 0; i < count; ++i) {
-      const Job& job = jobs[size_t(first + i)];
-      const Voice& voice = voices[size_t(job.voice_id)];
-      spoken[size_t(i)] = synth.speak(kWords[job.word], voice.name(), prosody_for(cfg, voice, job.word, job.rendition));
-    }
-    auto t1 = std::chrono::steady_clock::now();
-    parallel_for(count, threads, [&](int64_t i) {
-      const Job& job = jobs[size_t(first + i)];
-      std::vector<float> audio = resample(spoken[size_t(i)], synth.sample_rate(), kSampleRate, cfg.quality);
-      std::span<float> clip(job.dataset->audio.data() + job.row * kClipSamples, size_t(kClipSamples));
-      int64_t word_samples = fit_clip(audio, clip);
-      if (word_samples > kClipSamples) ++longer_than_clip;
-      if (word_samples == 0) {
-        std::lock_guard lock(silent_mutex);
-        silent.push_back(fmt::format("{} saying '{}' (rendition {})", names[size_t(job.voice_id)], kWords[job.word], job.rendition));
-      }
-    });
-    auto t2 = std::chrono::steady_clock::now();
-    speak_seconds += std::chrono::duration<double>(t1 - t0).count();
-    fit_seconds += std::chrono::duration<double>(t2 - t1).count();
-    if (bar) bar->update(first + count, {}, first + count);
-  }
-  if (bar) bar->finish();
-
   if (!silent.empty()) {
     throw std::runtime_error(fmt::format("{} clips came out silent, e.g. {}.", silent.size(), silent.front()));
   }
   if (verbose) {
     double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print("made {} clips from {} voices in {:.1f} s (espeak {:.1f} s on 1 thread, resample+fit {:.1f} s on {} threads)\n",
-               jobs.size(), voices.size(), total, speak_seconds, fit_seconds, threads);
-    if (longer_than_clip > 0) {
-      fmt::print("{} words were longer than 1 s and kept their middle second\n", longer_than_clip.load());
-    }
+    fmt::print("made {} clips from {} voices in {:.1f} s ({} worker processes)\n", total_clips, voices.size(), total, workers);
+    if (longer_than_clip > 0) fmt::print("{} words were longer than 1 s and kept their middle second\n", longer_than_clip);
   }
   return splits;
 }

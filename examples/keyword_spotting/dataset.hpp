@@ -38,7 +38,7 @@ struct Config {
   int renditions = 5;       // times each voice says each word, each at its own speed and pitch
   uint64_t seed = 1;        // draws each voice's base pitch/speed and each rendition's prosody
   ResampleQuality quality = ResampleQuality::medium;
-  int threads = 0;          // resampling threads, 0 = one per core; results do not depend on it
+  int threads = 0;          // worker processes, 0 = one per core; the data does not depend on it
 };
 
 enum class Split { train, valid, test };
@@ -76,7 +76,10 @@ struct CacheError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Synthesizes the whole dataset (no cache). Throws if any clip comes out silent.
+// Synthesizes the whole dataset (no cache), one forked worker process per voice, so it is the
+// same for the same config whatever the worker count. It is not if this process has already used
+// SpeechSynthesizer::speak(), whose leftover engine state the workers would inherit.
+// Throws if any clip comes out silent or a worker fails.
 Splits make_splits(const Config& cfg, bool verbose);
 // Writes train_x.npy (N, 8000), train_y.npy (N,) and train_voice.npy (N,), all float32 through
 // xgrad::save_npy (the ids are whole numbers), the same for valid_ and test_, then manifest.txt

@@ -38,17 +38,28 @@ SpeechSynthesizer::SpeechSynthesizer() {
   sample_rate_ = rate;
 }
 
+namespace {
+std::string current_voice;  // guarded by espeak_mutex
+
+// Selecting a voice reads files, so only do it when it changes. Caller holds espeak_mutex.
+void select_voice_locked(const std::string& voice) {
+  if (voice == current_voice) return;
+  if (espeak_SetVoiceByName(voice.c_str()) != EE_OK) {
+    current_voice.clear();
+    throw std::runtime_error(fmt::format("espeak-ng has no voice '{}' (see `espeak-ng --voices=en`).", voice));
+  }
+  current_voice = voice;
+}
+}  // namespace
+
+void SpeechSynthesizer::select_voice(const std::string& voice) {
+  std::lock_guard lock(espeak_mutex);
+  select_voice_locked(voice);
+}
+
 std::vector<float> SpeechSynthesizer::speak(const std::string& text, const std::string& voice, const Prosody& prosody) {
   std::lock_guard lock(espeak_mutex);
-  // Selecting a voice costs a file read, so only do it when it changes.
-  static std::string current_voice;
-  if (voice != current_voice) {
-    if (espeak_SetVoiceByName(voice.c_str()) != EE_OK) {
-      current_voice.clear();
-      throw std::runtime_error(fmt::format("espeak-ng has no voice '{}' (see `espeak-ng --voices=en`).", voice));
-    }
-    current_voice = voice;
-  }
+  select_voice_locked(voice);
   espeak_SetParameter(espeakRATE, prosody.rate, 0);
   espeak_SetParameter(espeakPITCH, prosody.pitch, 0);
   espeak_SetParameter(espeakRANGE, prosody.pitch_range, 0);

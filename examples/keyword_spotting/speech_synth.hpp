@@ -25,6 +25,10 @@ class SpeechSynthesizer {
   // Throws std::runtime_error for an unknown voice.
   std::vector<float> speak(const std::string& text, const std::string& voice, const Prosody& prosody);
 
+  // Loads a voice and its language's dictionary (speak() does it too when the voice changes).
+  // Doing it before fork() lets worker processes share the loaded dictionary.
+  void select_voice(const std::string& voice);
+
   int sample_rate() const { return sample_rate_; }
   static std::string version();  // e.g. "1.51"; part of the dataset cache key
 

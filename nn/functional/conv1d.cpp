@@ -2,6 +2,7 @@
 // backward lambda right below it). The loops themselves live in nn/kernels/.
 #include <algorithm>
 #include <atomic>
+#include <limits>
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
@@ -65,7 +66,11 @@ Conv1dParams resolve_conv1d_params(const IntOrTuple1& stride, const Padding& pad
       }
       // The output keeps the input length when the padding totals the kernel's
       // extent minus one; an odd total puts the extra element on the right (as PyTorch).
-      const std::int64_t total = params.dilation * (std::max<std::int64_t>(kernel_size, 1) - 1);
+      std::int64_t total = 0;
+      if (__builtin_mul_overflow(params.dilation, std::max<std::int64_t>(kernel_size, 1) - 1, &total)) {
+        problems.push_back(fmt::format("padding='same' needs dilation * (kernel_size - 1) = {} * {} elements, too many",
+                                       params.dilation, kernel_size - 1));
+      }
       params.pad_left = total / 2;
       params.pad_right = total - params.pad_left;
     } else {
@@ -80,6 +85,19 @@ Conv1dParams resolve_conv1d_params(const IntOrTuple1& stride, const Padding& pad
     params.pad_left = params.pad_right = padding.values[0];
   }
   return params;
+}
+
+void check_kernel_fits(std::int64_t length, const Conv1dParams& p, std::int64_t kernel_size, const Shape& input_shape) {
+  // In 128 bits: absurd paddings or dilations must give an error, not an overflow.
+  const __int128 padded = static_cast<__int128>(length) + p.pad_left + p.pad_right;
+  const __int128 extent = static_cast<__int128>(p.dilation) * (kernel_size - 1) + 1;
+  XGRAD_CHECK(padded <= std::numeric_limits<std::int64_t>::max() / 2,
+              "conv1d: padding ({}, {}) of input {} is too large", p.pad_left, p.pad_right, input_shape);
+  XGRAD_CHECK(padded >= extent,
+              "conv1d: the padded input length {} (length {} + padding {} + {}) is shorter than the kernel extent {} "
+              "(kernel_size={}, dilation={}), input {}",
+              static_cast<std::int64_t>(padded), length, p.pad_left, p.pad_right, extent, kernel_size, p.dilation,
+              input_shape);
 }
 
 }  // namespace detail
@@ -168,21 +186,20 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
                 bias.dtype(), weight.dtype());
   }
   XGRAD_CHECK(length > 0, "conv1d: expected an input of positive length, got input {}", input.shape());
-  const std::int64_t padded = length + p.pad_left + p.pad_right;
-  const std::int64_t extent = p.dilation * (kernel_size - 1) + 1;
-  XGRAD_CHECK(padded >= extent,
-              "conv1d: the padded input length {} (length {} + padding {} + {}) is shorter than the kernel extent {} "
-              "(kernel_size={}, dilation={}), input {}",
-              padded, length, p.pad_left, p.pad_right, extent, kernel_size, p.dilation, input.shape());
+  detail::check_kernel_fits(length, p, kernel_size, input.shape());
 
   const bool batched = input.dim() == 3;
   const Tensor x = batched ? input : input.unsqueeze(0);
+  // Any stride longer than the padded input leaves one output position; clamping
+  // it there gives the same result and keeps the kernels' workspaces (which grow
+  // with the stride) bounded by the input's size.
+  const std::int64_t span = length + p.pad_left + p.pad_right - p.dilation * (kernel_size - 1);
   const Conv1dGeometry geometry{.batch = x.size(0),
                                 .in_channels = channels,
                                 .out_channels = out_channels,
                                 .in_length = length,
                                 .kernel_size = kernel_size,
-                                .stride = p.stride,
+                                .stride = std::min(p.stride, std::max<std::int64_t>(span, 1)),
                                 .dilation = p.dilation,
                                 .groups = p.groups,
                                 .pad_left = p.pad_left,

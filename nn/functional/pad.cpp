@@ -3,6 +3,7 @@
 // that output position j copies; the forward gathers through it and the
 // backward scatters (adds) back through it, so the two cannot disagree.
 #include <algorithm>
+#include <limits>
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
@@ -54,6 +55,8 @@ Tensor pad1d(const Tensor& input, std::int64_t left, std::int64_t right, std::st
               "more than once",
               left, right, length, input.shape());
 
+  XGRAD_CHECK(right <= std::numeric_limits<std::int64_t>::max() / 2 - length - left,
+              "pad1d: padding ({}, {}) of input {} is too large", left, right, input.shape());
   const std::vector<std::int64_t> source = source_positions(length, left, right, mode);
   const std::int64_t out_length = length + left + right;
   const std::int64_t rows = input.numel() / length;

@@ -1,32 +1,405 @@
-// The fast Conv1d kernels. For now they forward to the reference kernels so that the framework
-// can be built against the final interface; the blocked SIMD kernels replace this file next.
+// The fast Conv1d kernels: pack, split the work over threads, and run register tiles.
+//
+// Forward, per (batch item, group): the group's input is packed once into zero-padded "phase
+// rows": phase r of channel c holds x[c, j*stride + r - pad_left] for j = 0, 1, ..., so output
+// position l reads tap k at phase (k*dilation) % stride, offset l + (k*dilation) / stride: every
+// tap of every stride is a contiguous, bounds-free vector load. Weights are packed per block of
+// output channels as [tap][row] so each reduction step broadcasts consecutive values. Tiles of
+// (output channels x output positions) then sweep the output in column blocks whose packed input
+// fits in L2, output-channel blocks innermost so each weight block stays in L1 across a column block.
+//
+// Backward input is the same tile run in the other direction: for each residue r of the padded
+// input position modulo stride, input position j*stride + r - pad_left receives tap k from output
+// position j + (r - k*dilation)/stride whenever that division is exact. So per residue it is a
+// stride-1 correlation of the (zero-padded) output gradient with the taps k of that residue, over
+// (output channel, tap); no zero insertion, no wasted products.
+//
+// Backward weight is a sum of dot products along the output length, between output-gradient rows
+// and the same packed input phase rows as forward; reduce tiles do rows x taps of them at once.
+// Batch items are split over threads, each with its own partial sum, added at the end.
+//
+// Work is split over (batch item, group[, channel chunk]) with parallel_for; packing buffers are
+// thread-local and reused across calls, so steady-state calls allocate nothing.
 #include "nn/kernels/conv1d_kernels.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
+#include "core/parallel.hpp"
 #include "nn/kernels/conv1d_dispatch.hpp"
+#include "nn/kernels/conv1d_tiles.hpp"
 
 namespace xgrad::nn::kernels {
+namespace {
 
-const char* conv1d_kernel_isa() { return "generic"; }
-bool conv1d_isa_supported(const char* isa) { return std::strcmp(isa, "generic") == 0; }
-bool set_conv1d_kernel_isa(const char* isa) { return conv1d_isa_supported(isa); }
+using detail::IsaKernels;
+using detail::TileKernels;
+
+bool cpu_supports(const IsaKernels& kernels) {
+#if defined(__x86_64__)
+  if (&kernels == &detail::avx512_kernels) return __builtin_cpu_supports("avx512f");
+  if (&kernels == &detail::avx2_kernels) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return &kernels == &detail::generic_kernels;
+}
+
+const IsaKernels* find_isa(const char* name) {
+#if defined(__x86_64__)
+  for (const IsaKernels* kernels : {&detail::avx512_kernels, &detail::avx2_kernels, &detail::generic_kernels})
+#else
+  for (const IsaKernels* kernels : {&detail::generic_kernels})
+#endif
+    if (std::strcmp(kernels->name, name) == 0) return kernels;
+  return nullptr;
+}
+
+// The best instruction set the CPU supports, or the one named by XGRAD_CONV1D_ISA if supported.
+const IsaKernels* best_isa() {
+  if (const char* forced = std::getenv("XGRAD_CONV1D_ISA"))
+    if (const IsaKernels* kernels = find_isa(forced); kernels && cpu_supports(*kernels)) return kernels;
+  for (const char* name : {"avx512", "avx2"})
+    if (const IsaKernels* kernels = find_isa(name); kernels && cpu_supports(*kernels)) return kernels;
+  return &detail::generic_kernels;
+}
+
+std::atomic<const IsaKernels*> selected_isa{nullptr};
+
+const IsaKernels& isa() {
+  const IsaKernels* kernels = selected_isa.load(std::memory_order_acquire);
+  if (!kernels) {
+    kernels = best_isa();
+    selected_isa.store(kernels, std::memory_order_release);
+  }
+  return *kernels;
+}
+
+template <class T>
+const TileKernels<T>& tiles() {
+  if constexpr (sizeof(T) == 4) return isa().f32;
+  else return isa().f64;
+}
+
+int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Floor division for a possibly negative numerator (b > 0).
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Thread-local scratch buffers, grown on demand and never shrunk. Slots keep separate uses apart.
+enum class Slot { source, weights, offsets, left, partial, residue_taps, count };
+template <class U>
+U* scratch(Slot slot, int64_t count) {
+  thread_local std::vector<U> buffers[static_cast<int>(Slot::count)];
+  std::vector<U>& buffer = buffers[static_cast<int>(slot)];
+  if (static_cast<int64_t>(buffer.size()) < count) buffer.resize(static_cast<size_t>(count));
+  return buffer.data();
+}
+
+// Work below this many multiply-adds is not worth waking the pool for.
+constexpr int64_t min_parallel_work = 1 << 17;
+
+// The shared shape arithmetic of one convolution.
+struct Plan {
+  int64_t in_per_group, out_per_group, out_length;
+  int64_t taps;          // in_per_group * kernel_size: the length of a weight row
+  int64_t max_shift;     // (kernel_size - 1) * dilation / stride: the furthest phase-row offset of a tap
+  explicit Plan(const Conv1dGeometry& g)
+      : in_per_group(g.in_channels / g.groups),
+        out_per_group(g.out_channels / g.groups),
+        out_length(g.out_length()),
+        taps(in_per_group * g.kernel_size),
+        max_shift((g.kernel_size - 1) * g.dilation / g.stride) {}
+};
+
+// Packs the channels of one (batch item, group) into phase rows of `row_length` (see the top).
+// source: (in_per_group, stride, row_length); x: (in_per_group, in_length).
+template <class T>
+void pack_phase_rows(const Conv1dGeometry& g, const T* x, int64_t channels, int64_t row_length, T* source) {
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t r = 0; r < g.stride; ++r) {
+      T* row = source + (c * g.stride + r) * row_length;
+      const T* in = x + c * g.in_length;
+      // Valid j: 0 <= j*stride + r - pad_left < in_length.
+      const int64_t first = std::clamp<int64_t>(ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride), 0, row_length);
+      const int64_t last = std::clamp<int64_t>(floor_div(g.in_length - 1 + g.pad_left - r, g.stride) + 1, first, row_length);
+      std::fill(row, row + first, T(0));
+      if (g.stride == 1) {
+        std::memcpy(row + first, in + first - g.pad_left, static_cast<size_t>(last - first) * sizeof(T));
+      } else {
+        for (int64_t j = first; j < last; ++j) row[j] = in[j * g.stride + r - g.pad_left];
+      }
+      std::fill(row + last, row + row_length, T(0));
+    }
+}
+
+// offsets[c * K + k]: where tap k of channel c starts in the phase rows.
+void phase_offsets(const Conv1dGeometry& g, int64_t channels, int64_t row_length, int64_t* offsets) {
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t k = 0; k < g.kernel_size; ++k) {
+      const int64_t shift = k * g.dilation;
+      offsets[c * g.kernel_size + k] = (c * g.stride + shift % g.stride) * row_length + shift / g.stride;
+    }
+}
+
+// Column tiles per block so that `bytes_per_column` x block columns stays within L2 (about 192 KiB).
+int64_t tiles_per_block(int64_t bytes_per_column, int64_t tile_columns, int64_t total_tiles) {
+  const int64_t budget = 192 * 1024;
+  return std::clamp<int64_t>(budget / std::max<int64_t>(bytes_per_column * tile_columns, 1), 1, std::max<int64_t>(total_tiles, 1));
+}
+
+// Channels per reduction chunk, so that one tile's weights and input rows stay in L1 (about 20 KiB)
+// while it sweeps a column block; later chunks continue the sums in the output.
+int64_t channels_per_chunk(int64_t bytes_per_channel, int64_t channels) {
+  return std::clamp<int64_t>(20 * 1024 / std::max<int64_t>(bytes_per_channel, 1), 1, channels);
+}
+
+// Splits `rows` into `chunks` nearly equal ranges aligned to `block` rows; returns [begin, end) of `chunk`.
+void row_chunk(int64_t rows, int64_t block, int64_t chunks, int64_t chunk, int64_t& begin, int64_t& end) {
+  const int64_t blocks = ceil_div(rows, block);
+  begin = std::min(rows, blocks * chunk / chunks * block);
+  end = std::min(rows, blocks * (chunk + 1) / chunks * block);
+}
+
+// Extra splitting of each (batch item, group) job over channel chunks when there are fewer jobs
+// than threads (e.g. batch 1).
+int64_t channel_chunks(int64_t jobs, int64_t rows, int64_t block, int64_t work) {
+  const int64_t threads = get_num_threads();
+  if (jobs >= threads || work < min_parallel_work * threads) return 1;
+  return std::min(ceil_div(threads, jobs), ceil_div(rows, block));
+}
+
+}  // namespace
+
+const char* conv1d_kernel_isa() { return isa().name; }
+
+bool conv1d_isa_supported(const char* name) {
+  const IsaKernels* kernels = find_isa(name);
+  return kernels && cpu_supports(*kernels);
+}
+
+bool set_conv1d_kernel_isa(const char* name) {
+  if (!conv1d_isa_supported(name)) return false;
+  selected_isa.store(find_isa(name), std::memory_order_release);
+  return true;
+}
 
 template <class T>
 void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, const T* bias, T* output) {
-  conv1d_forward_reference(g, input, weight, bias, output);
+  const Plan plan(g);
+  const TileKernels<T>& kernels = tiles<T>();
+  const detail::DirectTile<T>& tile = plan.out_per_group >= kernels.direct_wide.rows ? kernels.direct_wide : kernels.direct_thin;
+  const int64_t column_tiles = ceil_div(plan.out_length, tile.cols);
+  const int64_t row_length = column_tiles * tile.cols + plan.max_shift;
+  const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
+  const int64_t chunks = channel_chunks(g.batch * g.groups, plan.out_per_group, tile.rows, work);
+  const int64_t jobs = g.batch * g.groups * chunks;
+  const int64_t block_tiles = tiles_per_block(plan.in_per_group * g.stride * int64_t(sizeof(T)), tile.cols, column_tiles);
+  const int64_t chunk_channels = channels_per_chunk(
+      int64_t(sizeof(T)) * (g.kernel_size * tile.rows + g.stride * (tile.cols + plan.max_shift + 16)), plan.in_per_group);
+
+  parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
+    T* source = scratch<T>(Slot::source, plan.in_per_group * g.stride * row_length);
+    int64_t* offsets = scratch<int64_t>(Slot::offsets, plan.taps);
+    phase_offsets(g, plan.in_per_group, row_length, offsets);
+    T* packed_weights = scratch<T>(Slot::weights, round_up(plan.out_per_group, tile.rows) * plan.taps);
+    int64_t packed_group = -1;
+    for (int64_t job = job_begin; job < job_end; ++job) {
+      const int64_t chunk = job % chunks, group = job / chunks % g.groups, n = job / chunks / g.groups;
+      int64_t row_begin, row_end;
+      row_chunk(plan.out_per_group, tile.rows, chunks, chunk, row_begin, row_end);
+      if (row_begin >= row_end) continue;
+      pack_phase_rows(g, input + (n * g.in_channels + group * plan.in_per_group) * g.in_length, plan.in_per_group, row_length, source);
+      if (group != packed_group) {  // weights as [row block][tap][row]
+        for (int64_t o = row_begin; o < round_up(row_end, tile.rows); ++o)
+          for (int64_t t = 0; t < plan.taps; ++t)
+            packed_weights[((o / tile.rows) * plan.taps + t) * tile.rows + o % tile.rows] =
+                o < row_end ? weight[(group * plan.out_per_group + o) * plan.taps + t] : T(0);
+        packed_group = chunks == 1 ? group : -1;
+      }
+      T* out = output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
+      T init[16] = {};
+      for (int64_t first_tile = 0; first_tile < column_tiles; first_tile += block_tiles)
+        for (int64_t c = 0; c < plan.in_per_group; c += chunk_channels) {
+          const int64_t chunk_taps = std::min(chunk_channels, plan.in_per_group - c) * g.kernel_size;
+          for (int64_t o = row_begin; o < row_end; o += tile.rows) {
+            const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - o));
+            for (int m = 0; m < tile.rows; ++m) init[m] = bias && m < rows ? bias[group * plan.out_per_group + o + m] : T(0);
+            const T* block_weights = packed_weights + ((o / tile.rows) * plan.taps + c * g.kernel_size) * tile.rows;
+            for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
+              const int64_t l = column_tile * tile.cols;
+              tile.run(source + l, offsets + c * g.kernel_size, chunk_taps, block_weights, c == 0 ? init : nullptr, rows,
+                       static_cast<int>(std::min<int64_t>(tile.cols, plan.out_length - l)), out + o * plan.out_length + l,
+                       plan.out_length, 1);
+            }
+          }
+        }
+    }
+  });
 }
+
 template <class T>
 void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const T* weight, T* grad_input) {
-  conv1d_backward_input_reference(g, grad_output, weight, grad_input);
+  const Plan plan(g);
+  const TileKernels<T>& kernels = tiles<T>();
+  const detail::DirectTile<T>& tile = plan.in_per_group >= kernels.direct_wide.rows ? kernels.direct_wide : kernels.direct_thin;
+  // Output-gradient rows, zero-padded so that every tile reads in bounds: position j + shift of a
+  // residue's tap (shift in [-(K-1)*dilation/stride, 0]) is at index j + shift + left_zeros.
+  const int64_t left_zeros = ceil_div((g.kernel_size - 1) * g.dilation, g.stride);
+  const int64_t row_length = left_zeros + (g.pad_left + g.in_length) / g.stride + tile.cols + 2;
+  const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
+  const int64_t chunks = channel_chunks(g.batch * g.groups, plan.in_per_group, tile.rows, work);
+  const int64_t jobs = g.batch * g.groups * chunks;
+  const int64_t max_taps = plan.out_per_group * g.kernel_size;
+  const int64_t padded_rows = round_up(plan.in_per_group, tile.rows);
+  const int64_t block_tiles = tiles_per_block(plan.out_per_group * int64_t(sizeof(T)), tile.cols,
+                                              ceil_div(ceil_div(g.in_length, g.stride), tile.cols));
+  const int64_t chunk_channels = channels_per_chunk(
+      int64_t(sizeof(T)) * (ceil_div(g.kernel_size, g.stride) * tile.rows + tile.cols + left_zeros + 16), plan.out_per_group);
+
+  // Per residue r: the kernel taps reaching it, and the offset of each reduction index
+  // t = (output channel o, residue tap i), o-major so that channel chunks are contiguous.
+  int64_t* residue_taps = scratch<int64_t>(Slot::residue_taps, g.stride * (g.kernel_size + 1));
+  int64_t* tap_counts = residue_taps + g.stride * g.kernel_size;
+  int64_t* offsets = scratch<int64_t>(Slot::offsets, g.stride * max_taps);
+  for (int64_t r = 0; r < g.stride; ++r) {
+    int64_t count = 0;
+    for (int64_t k = 0; k < g.kernel_size; ++k) {
+      const int64_t distance = r - k * g.dilation;
+      if (((distance % g.stride) + g.stride) % g.stride != 0) continue;
+      residue_taps[r * g.kernel_size + count++] = k;
+    }
+    tap_counts[r] = count;
+    for (int64_t o = 0; o < plan.out_per_group; ++o)
+      for (int64_t i = 0; i < count; ++i)
+        offsets[r * max_taps + o * count + i] =
+            o * row_length + left_zeros + floor_div(r - residue_taps[r * g.kernel_size + i] * g.dilation, g.stride);
+  }
+
+  parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
+    T* source = scratch<T>(Slot::source, plan.out_per_group * row_length);
+    // Weights as [residue][row block][t][row], repacked only when the (group, chunk) changes.
+    T* packed_weights = scratch<T>(Slot::weights, g.stride * padded_rows * max_taps);
+    int64_t packed_key = -1;
+    const T init[16] = {};
+    for (int64_t job = job_begin; job < job_end; ++job) {
+      const int64_t chunk = job % chunks, group = job / chunks % g.groups, n = job / chunks / g.groups;
+      int64_t row_begin, row_end;
+      row_chunk(plan.in_per_group, tile.rows, chunks, chunk, row_begin, row_end);
+      if (row_begin >= row_end) continue;
+      if (group * chunks + chunk != packed_key) {
+        packed_key = group * chunks + chunk;
+        for (int64_t r = 0; r < g.stride; ++r)
+          for (int64_t o = 0; o < plan.out_per_group; ++o)
+            for (int64_t i = 0; i < tap_counts[r]; ++i) {
+              const int64_t t = o * tap_counts[r] + i, k = residue_taps[r * g.kernel_size + i];
+              const T* w = weight + (group * plan.out_per_group + o) * plan.taps + k;  // weight[o][c][k] at w + c*K
+              for (int64_t c = row_begin; c < round_up(row_end, tile.rows); ++c)
+                packed_weights[((r * padded_rows + c - c % tile.rows) * max_taps + t * tile.rows) + c % tile.rows] =
+                    c < row_end ? w[c * g.kernel_size] : T(0);
+            }
+      }
+      for (int64_t o = 0; o < plan.out_per_group; ++o) {
+        T* row = source + o * row_length;
+        std::fill(row, row + left_zeros, T(0));
+        std::memcpy(row + left_zeros, grad_output + (n * g.out_channels + group * plan.out_per_group + o) * plan.out_length,
+                    static_cast<size_t>(plan.out_length) * sizeof(T));
+        std::fill(row + left_zeros + plan.out_length, row + row_length, T(0));
+      }
+      T* out = grad_input + (n * g.in_channels + group * plan.in_per_group) * g.in_length;
+      for (int64_t r = 0; r < g.stride; ++r) {
+        // Padded input positions j*stride + r that are real inputs: pad_left <= j*stride + r < pad_left + in_length.
+        const int64_t j_begin = ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride);
+        const int64_t j_end = floor_div(g.pad_left + g.in_length - 1 - r, g.stride) + 1;
+        if (j_begin >= j_end) continue;
+        const int64_t tap_count = tap_counts[r];
+        const int64_t column_tiles = ceil_div(j_end - j_begin, tile.cols);
+        for (int64_t first_tile = 0; first_tile < column_tiles; first_tile += block_tiles)
+          for (int64_t o = 0; o < plan.out_per_group; o += chunk_channels) {
+            const int64_t first_tap = o * tap_count, chunk_taps = std::min(chunk_channels, plan.out_per_group - o) * tap_count;
+            for (int64_t c = row_begin; c < row_end; c += tile.rows) {
+              const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - c));
+              const T* block_weights = packed_weights + ((r * padded_rows + c) * max_taps + first_tap * tile.rows);
+              for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
+                const int64_t j = j_begin + column_tile * tile.cols;
+                tile.run(source + j, offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
+                         static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
+                         g.in_length, g.stride);
+              }
+            }
+          }
+      }
+    }
+  });
 }
+
 template <class T>
 void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
-  conv1d_backward_weight_reference(g, grad_output, input, grad_weight);
+  const Plan plan(g);
+  const TileKernels<T>& kernels = tiles<T>();
+  const detail::ReduceTile<T>& tile = plan.out_per_group >= kernels.reduce_wide.rows ? kernels.reduce_wide : kernels.reduce_thin;
+  const int64_t width = kernels.vector_width;
+  const int64_t length = round_up(plan.out_length, width);  // reduction length, zero-padded
+  const int64_t row_length = length + plan.max_shift;
+  const int64_t weight_size = g.out_channels * plan.taps;
+  const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
+  // Batch items are split over threads; chunk 0 sums into grad_weight, the others into partials.
+  const int64_t chunks = work >= min_parallel_work ? std::min<int64_t>(get_num_threads(), g.batch) : 1;
+  T* partials = chunks > 1 ? scratch<T>(Slot::partial, (chunks - 1) * weight_size) : nullptr;
+  // Length blocks keep one block of output-gradient rows near (L1/L2) while all taps stream past it;
+  // long blocks amortize the horizontal sums at the end of each tile (2048 measured best of 512..2048).
+  const int64_t length_block = std::max<int64_t>(width, 2048 / width * width);
+
+  parallel_for(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+      T* sums = chunk == 0 ? grad_weight : partials + (chunk - 1) * weight_size;
+      std::fill(sums, sums + weight_size, T(0));
+      T* source = scratch<T>(Slot::source, plan.in_per_group * g.stride * row_length);
+      T* left = scratch<T>(Slot::left, plan.out_per_group * length);
+      int64_t* offsets = scratch<int64_t>(Slot::offsets, plan.taps);
+      phase_offsets(g, plan.in_per_group, row_length, offsets);
+      for (int64_t n = g.batch * chunk / chunks; n < g.batch * (chunk + 1) / chunks; ++n)
+        for (int64_t group = 0; group < g.groups; ++group) {
+          pack_phase_rows(g, input + (n * g.in_channels + group * plan.in_per_group) * g.in_length, plan.in_per_group, row_length, source);
+          const T* gradient = grad_output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
+          int64_t left_stride = plan.out_length;
+          if (length != plan.out_length) {  // zero-pad the rows to whole vectors
+            left_stride = length;
+            for (int64_t o = 0; o < plan.out_per_group; ++o) {
+              std::memcpy(left + o * length, gradient + o * plan.out_length, static_cast<size_t>(plan.out_length) * sizeof(T));
+              std::fill(left + o * length + plan.out_length, left + (o + 1) * length, T(0));
+            }
+            gradient = left;
+          }
+          T* out = sums + group * plan.out_per_group * plan.taps;
+          for (int64_t l = 0; l < length; l += length_block) {
+            const int64_t block = std::min(length_block, length - l);
+            for (int64_t o = 0; o < plan.out_per_group; o += tile.rows)
+              for (int64_t t = 0; t < plan.taps; t += tile.taps)
+                tile.run(gradient + o * left_stride + l, left_stride, static_cast<int>(std::min<int64_t>(tile.rows, plan.out_per_group - o)),
+                         source + l, offsets + t, static_cast<int>(std::min<int64_t>(tile.taps, plan.taps - t)), block,
+                         out + o * plan.taps + t, plan.taps);
+          }
+        }
+    }
+  });
+  for (int64_t chunk = 1; chunk < chunks; ++chunk)
+    for (int64_t i = 0; i < weight_size; ++i) grad_weight[i] += partials[(chunk - 1) * weight_size + i];
 }
+
 template <class T>
 void conv1d_backward_bias(const Conv1dGeometry& g, const T* grad_output, T* grad_bias) {
-  conv1d_backward_bias_reference(g, grad_output, grad_bias);
+  const int64_t out_length = g.out_length();
+  const auto& kernels = tiles<T>();
+  const int64_t work = g.batch * g.out_channels * out_length;
+  parallel_for(g.out_channels, work >= 8 * min_parallel_work ? 1 : g.out_channels, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      T sum = T(0);
+      for (int64_t n = 0; n < g.batch; ++n) sum += kernels.sum(grad_output + (n * g.out_channels + o) * out_length, out_length);
+      grad_bias[o] = sum;
+    }
+  });
 }
 
 #define XGRAD_INSTANTIATE_FAST(T)                                                               \

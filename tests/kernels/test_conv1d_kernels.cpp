@@ -126,6 +126,10 @@ std::vector<Conv1dGeometry> geometry_grid() {
   grid.push_back({1, 40, 40, 200, 5, 2, 2, 1, 3, 2});
   grid.push_back({3, 24, 24, 150, 9, 1, 1, 24, 4, 4});
   grid.push_back({2, 16, 16, 129, 3, 1, 4, 4, 4, 4});
+  // Channel counts large enough that the reductions are split into chunks continued in the output.
+  grid.push_back({1, 200, 12, 60, 9, 2, 1, 1, 3, 4});
+  grid.push_back({2, 12, 200, 60, 9, 2, 1, 1, 3, 4});
+  grid.push_back({2, 130, 130, 50, 5, 1, 1, 1, 2, 2});
   return grid;
 }
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/parallel.hpp"
 
 namespace {
@@ -76,9 +77,9 @@ TEST_CASE("nested parallel_for calls run serially and still cover everything") {
 
 TEST_CASE("set_num_threads rejects non-positive counts") {
   ThreadCountGuard guard;
-  CHECK_THROWS_WITH_AS(xgrad::set_num_threads(0), "set_num_threads: expected a positive thread count, got 0",
-                       std::invalid_argument);
-  CHECK_THROWS_AS(xgrad::set_num_threads(-3), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(xgrad::set_num_threads(0), "set_num_threads: expected a positive thread count (at most 1024), got 0",
+                       xgrad::Error);
+  CHECK_THROWS_AS(xgrad::set_num_threads(-3), xgrad::Error);
   xgrad::set_num_threads(3);
   CHECK(xgrad::get_num_threads() == 3);
 }

@@ -1,0 +1,215 @@
+// Conv1d kernel benchmark: xgrad's fast kernels against LibTorch (oneDNN) on the project's shapes.
+// For each shape and thread count it times forward and forward+backward (input, weight and bias
+// gradients), alternating the two libraries rep by rep on the same data, checks they agree, and
+// prints a markdown table of medians.
+// Usage: xgrad_conv1d_bench [min seconds per measurement] [shape name filter] [thread counts, e.g. 12].
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/parallel.hpp"
+#include "nn/kernels/conv1d_dispatch.hpp"
+#include "nn/kernels/conv1d_kernels.hpp"
+
+#ifdef XGRAD_BENCH_WITH_TORCH
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#endif
+
+double measure_fma_peak_gflops(const char** isa);
+
+namespace {
+void print_load_average(const char* when) {
+  if (FILE* file = std::fopen("/proc/loadavg", "r")) {
+    char text[128] = {};
+    if (std::fgets(text, sizeof text, file)) std::printf("load average %s: %s", when, text);
+    std::fclose(file);
+  }
+}
+}  // namespace
+
+namespace {
+
+using xgrad::nn::kernels::Conv1dGeometry;
+namespace kernels = xgrad::nn::kernels;
+
+struct Shape {
+  const char* name;
+  int64_t batch, in_channels, out_channels, length, kernel, stride, padding, dilation, groups;
+  Conv1dGeometry geometry() const {
+    return {batch, in_channels, out_channels, length, kernel, stride, dilation, groups, padding, padding};
+  }
+};
+
+const Shape shapes[] = {
+    {"seed", 20, 16, 33, 50, 3, 2, 0, 1, 1},
+    {"latency", 1, 32, 32, 128, 3, 1, 1, 1, 1},
+    {"audio front-end", 16, 1, 32, 8000, 80, 4, 0, 1, 1},
+    {"mid", 32, 64, 64, 4096, 3, 1, 1, 1, 1},
+    {"wide", 8, 256, 256, 1024, 5, 1, 2, 1, 1},
+    {"depthwise", 8, 256, 256, 4096, 9, 1, 4, 1, 256},
+    {"dilated grouped", 8, 128, 128, 2048, 3, 1, 4, 4, 4},
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+// Times the functions alternately (a, b, a, b, ...) until both have min_seconds of samples and
+// at least 7 each; returns median milliseconds per function.
+std::vector<double> alternate_medians(const std::vector<std::function<void()>>& functions, double min_seconds) {
+  std::vector<std::vector<double>> samples(functions.size());
+  for (const auto& f : functions) f();  // warm up: caches, thread pools, workspaces
+  double total = 0;
+  while (total < min_seconds * double(functions.size()) || samples[0].size() < 7) {
+    for (size_t i = 0; i < functions.size(); ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      functions[i]();
+      const double elapsed = seconds_since(start);
+      samples[i].push_back(elapsed * 1e3);
+      total += elapsed;
+    }
+    if (samples[0].size() >= 2000) break;
+  }
+  std::vector<double> medians;
+  for (auto& s : samples) medians.push_back(median(s));
+  return medians;
+}
+
+double max_relative_error(const float* actual, const float* expected, int64_t count) {
+  double scale = 1e-30, worst = 0;
+  for (int64_t i = 0; i < count; ++i) scale = std::max(scale, double(std::abs(expected[i])));
+  for (int64_t i = 0; i < count; ++i) worst = std::max(worst, double(std::abs(actual[i] - expected[i])));
+  return worst / scale;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  setenv("OPENBLAS_NUM_THREADS", "1", 0);
+  const double min_seconds = argc > 1 ? std::atof(argv[1]) : 0.5;
+  const std::string shape_filter = argc > 2 ? argv[2] : "";
+  const std::string thread_counts = argc > 3 ? argv[3] : "12";
+  const char* peak_isa = "";
+  const double peak = measure_fma_peak_gflops(&peak_isa);
+  std::printf("xgrad kernels: %s; measured single-core fp32 FMA peak (%s): %.1f GFLOP/s\n\n", kernels::conv1d_kernel_isa(), peak_isa,
+              peak);
+  print_load_average("before");
+  std::printf("\n");
+#ifdef XGRAD_BENCH_WITH_TORCH
+  std::printf("| shape | threads | torch fwd ms | xgrad fwd ms | fwd ratio | torch fwd+bwd ms | xgrad fwd+bwd ms | fwd+bwd ratio "
+              "| xgrad fwd GFLOP/s | fwd %% peak | xgrad fwd+bwd GFLOP/s | fwd+bwd %% peak |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+#else
+  std::printf("| shape | threads | xgrad fwd ms | xgrad fwd+bwd ms | fwd GFLOP/s | fwd %% peak | fwd+bwd GFLOP/s | fwd+bwd %% peak |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+#endif
+  std::vector<double> forward_ratios[3], training_ratios[3];
+  bool all_agree = true;
+  for (int threads : {1, 2}) {
+    if (thread_counts.find(char('0' + threads)) == std::string::npos) continue;
+    xgrad::set_num_threads(threads);
+#ifdef XGRAD_BENCH_WITH_TORCH
+    at::set_num_threads(threads);
+#endif
+    for (const Shape& shape : shapes) {
+      if (std::string(shape.name).find(shape_filter) == std::string::npos) continue;
+      const Conv1dGeometry g = shape.geometry();
+      const int64_t out_length = g.out_length();
+      const int64_t input_size = g.batch * g.in_channels * g.in_length;
+      const int64_t weight_size = g.out_channels * (g.in_channels / g.groups) * g.kernel_size;
+      const int64_t output_size = g.batch * g.out_channels * out_length;
+      std::mt19937 rng(42);
+      std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+      auto random = [&](int64_t n) {
+        std::vector<float> v(static_cast<size_t>(n));
+        for (float& x : v) x = uniform(rng);
+        return v;
+      };
+      const auto input = random(input_size), weight = random(weight_size), bias = random(g.out_channels), grad_output = random(output_size);
+      std::vector<float> output(output_size), grad_input(input_size), grad_weight(weight_size), grad_bias(g.out_channels);
+
+      auto xgrad_forward = [&] { kernels::conv1d_forward(g, input.data(), weight.data(), bias.data(), output.data()); };
+      auto xgrad_training = [&] {
+        kernels::conv1d_forward(g, input.data(), weight.data(), bias.data(), output.data());
+        kernels::conv1d_backward_input(g, grad_output.data(), weight.data(), grad_input.data());
+        kernels::conv1d_backward_weight(g, grad_output.data(), input.data(), grad_weight.data());
+        kernels::conv1d_backward_bias(g, grad_output.data(), grad_bias.data());
+      };
+      const double flops = 2.0 * double(output_size) * double(g.in_channels / g.groups * g.kernel_size);
+      const double training_flops = 3 * flops + double(output_size);
+#ifdef XGRAD_BENCH_WITH_TORCH
+      auto blob = [](const std::vector<float>& v, at::IntArrayRef sizes) {
+        return at::from_blob(const_cast<float*>(v.data()), sizes, at::kFloat).clone();
+      };
+      const at::Tensor x = blob(input, {g.batch, g.in_channels, g.in_length});
+      const at::Tensor w = blob(weight, {g.out_channels, g.in_channels / g.groups, g.kernel_size});
+      const at::Tensor b = blob(bias, {g.out_channels});
+      const at::Tensor dy = blob(grad_output, {g.batch, g.out_channels, out_length});
+      at::Tensor y, dx, dw, db;
+      auto torch_forward = [&] { y = at::conv1d(x, w, b, {shape.stride}, {shape.padding}, {shape.dilation}, shape.groups); };
+      auto torch_training = [&] {
+        y = at::conv1d(x, w, b, {shape.stride}, {shape.padding}, {shape.dilation}, shape.groups);
+        std::tie(dx, dw, db) = at::convolution_backward(dy, x, w, at::IntArrayRef{g.out_channels}, {shape.stride}, {shape.padding},
+                                                        {shape.dilation}, false, {0}, shape.groups, {true, true, true});
+      };
+      const auto forward_ms = alternate_medians({torch_forward, xgrad_forward}, min_seconds);
+      const auto training_ms = alternate_medians({torch_training, xgrad_training}, min_seconds);
+      // The last runs of both left their results in place: compare them.
+      const double errors[] = {
+          max_relative_error(output.data(), y.contiguous().data_ptr<float>(), output_size),
+          max_relative_error(grad_input.data(), dx.contiguous().data_ptr<float>(), input_size),
+          max_relative_error(grad_weight.data(), dw.contiguous().data_ptr<float>(), weight_size),
+          max_relative_error(grad_bias.data(), db.contiguous().data_ptr<float>(), g.out_channels)};
+      for (double e : errors)
+        if (!(e < 1e-4)) {
+          all_agree = false;
+          std::printf("MISMATCH on %s: relative errors %g %g %g %g\n", shape.name, errors[0], errors[1], errors[2], errors[3]);
+          break;
+        }
+      const double forward_ratio = forward_ms[0] / forward_ms[1], training_ratio = training_ms[0] / training_ms[1];
+      forward_ratios[threads].push_back(forward_ratio);
+      training_ratios[threads].push_back(training_ratio);
+      std::printf("| %s | %d | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | %.1f | %.0f%% | %.1f | %.0f%% |\n", shape.name, threads, forward_ms[0],
+                  forward_ms[1], forward_ratio, training_ms[0], training_ms[1], training_ratio, flops / forward_ms[1] * 1e-6,
+                  100 * flops / forward_ms[1] * 1e-6 / (peak * threads), training_flops / training_ms[1] * 1e-6,
+                  100 * training_flops / training_ms[1] * 1e-6 / (peak * threads));
+#else
+      const auto forward_ms = alternate_medians({xgrad_forward}, min_seconds);
+      const auto training_ms = alternate_medians({xgrad_training}, min_seconds);
+      std::printf("| %s | %d | %.3f | %.3f | %.1f | %.0f%% | %.1f | %.0f%% |\n", shape.name, threads, forward_ms[0], training_ms[0],
+                  flops / forward_ms[0] * 1e-6, 100 * flops / forward_ms[0] * 1e-6 / (peak * threads),
+                  training_flops / training_ms[0] * 1e-6, 100 * training_flops / training_ms[0] * 1e-6 / (peak * threads));
+#endif
+      std::fflush(stdout);
+    }
+  }
+#ifdef XGRAD_BENCH_WITH_TORCH
+  std::printf("\nGeometric mean of LibTorch/xgrad time ratios (> 1: xgrad faster):\n");
+  for (int threads : {1, 2}) {
+    if (forward_ratios[threads].empty()) continue;
+    auto geomean = [](const std::vector<double>& v) {
+      double log_sum = 0;
+      for (double r : v) log_sum += std::log(r);
+      return std::exp(log_sum / double(v.size()));
+    };
+    std::printf("  %d thread%s: forward %.2f, forward+backward %.2f\n", threads, threads > 1 ? "s" : "",
+                geomean(forward_ratios[threads]), geomean(training_ratios[threads]));
+  }
+  std::printf("Results %s LibTorch's.\n", all_agree ? "agree with" : "DO NOT agree with");
+#endif
+  print_load_average("after");
+  return all_agree ? 0 : 1;
+}

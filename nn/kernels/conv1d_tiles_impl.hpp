@@ -1,0 +1,171 @@
+// Internal: the Conv1d register tiles, written once over GCC vector extensions. Included only by
+// conv1d_generic.cpp, conv1d_avx2.cpp and conv1d_avx512.cpp, each defining XGRAD_TILE_NAMESPACE
+// and XGRAD_VECTOR_BYTES and compiled with its own -m flags (see cmake/XgradKernels.cmake).
+// Everything here lives in that per-ISA namespace and uses no standard library code, so no
+// inline function compiled for AVX-512 can be merged by the linker into a caller on another CPU.
+//
+// Blocking (why these shapes): a direct tile keeps rows x (NR vectors) accumulators in registers
+// across the whole reduction over (channel, tap); each reduction step loads NR input vectors and
+// broadcasts `rows` weights, so it does rows*NR FMAs for rows + NR + 1 loads. AVX2 (16 ymm): 4 x 3
+// = 12 accumulators; AVX-512 (32 zmm): 8 x 3 = 24; SSE: 4 x 2. The thin tile (1 x 8 vectors) serves
+// depthwise convolutions, where a group has one output channel. A reduce tile accumulates
+// rows x taps vector partial sums along the length and adds them up horizontally once at the end.
+#include <cstdint>
+
+#ifndef XGRAD_TILE_NAMESPACE
+#error "define XGRAD_TILE_NAMESPACE and XGRAD_VECTOR_BYTES before including conv1d_tiles_impl.hpp"
+#endif
+
+namespace xgrad::nn::kernels::detail::XGRAD_TILE_NAMESPACE {
+
+template <class T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float Vec __attribute__((vector_size(XGRAD_VECTOR_BYTES)));
+  typedef float Unaligned __attribute__((vector_size(XGRAD_VECTOR_BYTES), aligned(4), may_alias));
+  static constexpr int width = XGRAD_VECTOR_BYTES / 4;
+};
+template <>
+struct Simd<double> {
+  typedef double Vec __attribute__((vector_size(XGRAD_VECTOR_BYTES)));
+  typedef double Unaligned __attribute__((vector_size(XGRAD_VECTOR_BYTES), aligned(8), may_alias));
+  static constexpr int width = XGRAD_VECTOR_BYTES / 8;
+};
+
+template <class T>
+inline typename Simd<T>::Vec load(const T* p) {
+  return *reinterpret_cast<const typename Simd<T>::Unaligned*>(p);
+}
+template <class T>
+inline void store(T* p, typename Simd<T>::Vec v) {
+  *reinterpret_cast<typename Simd<T>::Unaligned*>(p) = v;
+}
+// A braced list of equal elements becomes one vbroadcastss/sd from memory. (`Vec{} + x` costs a
+// real add, since 0 + x is not an identity for x = -0; a fill loop costs a broadcast plus an insert.)
+template <class T>
+inline typename Simd<T>::Vec broadcast(T x) {
+  using Vec = typename Simd<T>::Vec;
+  constexpr int width = Simd<T>::width;
+  if constexpr (width == 2) return Vec{x, x};
+  else if constexpr (width == 4) return Vec{x, x, x, x};
+  else if constexpr (width == 8) return Vec{x, x, x, x, x, x, x, x};
+  else return Vec{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
+template <class T>
+inline T horizontal_sum(typename Simd<T>::Vec v) {
+  T sum = 0;
+  for (int i = 0; i < Simd<T>::width; ++i) sum += v[i];
+  return sum;
+}
+
+template <class T, int Rows, int Vectors>
+void direct_tile(const T* source, const int64_t* offsets, int64_t taps, const T* weights, const T* init, int valid_rows,
+                 int valid_cols, T* out, int64_t out_row_stride, int64_t out_column_stride) {
+  using Vec = typename Simd<T>::Vec;
+  constexpr int width = Simd<T>::width;
+  Vec acc[Rows][Vectors];
+  if (init) {
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m)
+#pragma GCC unroll 16
+      for (int v = 0; v < Vectors; ++v) acc[m][v] = broadcast(init[m]);
+  } else {  // continue the sums already in `out` (a later chunk of the reduction)
+    T row[Vectors * width] = {};
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m) {
+      if (m < valid_rows) {
+        if (valid_cols == Vectors * width && out_column_stride == 1) {
+#pragma GCC unroll 16
+          for (int v = 0; v < Vectors; ++v) acc[m][v] = load(out + m * out_row_stride + v * width);
+          continue;
+        }
+        for (int j = 0; j < valid_cols; ++j) row[j] = out[m * out_row_stride + j * out_column_stride];
+      }
+#pragma GCC unroll 16
+      for (int v = 0; v < Vectors; ++v) acc[m][v] = load(row + v * width);
+    }
+  }
+  for (int64_t t = 0; t < taps; ++t) {
+    const T* x = source + offsets[t];
+    const T* w = weights + t * Rows;
+    Vec xs[Vectors];
+#pragma GCC unroll 16
+    for (int v = 0; v < Vectors; ++v) xs[v] = load(x + v * width);
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m) {
+      const Vec wm = broadcast(w[m]);
+#pragma GCC unroll 16
+      for (int v = 0; v < Vectors; ++v) acc[m][v] += wm * xs[v];
+    }
+  }
+  if (valid_cols == Vectors * width && out_column_stride == 1) {
+    for (int m = 0; m < valid_rows; ++m)
+#pragma GCC unroll 16
+      for (int v = 0; v < Vectors; ++v) store(out + m * out_row_stride + v * width, acc[m][v]);
+    return;
+  }
+  // Partial or strided tile (the last columns, or backward input with stride > 1).
+  T row[Vectors * width];
+  for (int m = 0; m < valid_rows; ++m) {
+    for (int v = 0; v < Vectors; ++v) store(row + v * width, acc[m][v]);
+    for (int j = 0; j < valid_cols; ++j) out[m * out_row_stride + j * out_column_stride] = row[j];
+  }
+}
+
+template <class T, int Rows, int Taps>
+void reduce_tile(const T* left, int64_t left_row_stride, int valid_rows, const T* right, const int64_t* right_offsets,
+                 int valid_taps, int64_t length, T* out, int64_t out_row_stride) {
+  using Vec = typename Simd<T>::Vec;
+  constexpr int width = Simd<T>::width;
+  // Rows and taps past the valid ones repeat the last valid one: harmless work, never stored.
+  const T* a[Rows];
+  const T* b[Taps];
+  for (int m = 0; m < Rows; ++m) a[m] = left + (m < valid_rows ? m : valid_rows - 1) * left_row_stride;
+  for (int t = 0; t < Taps; ++t) b[t] = right + right_offsets[t < valid_taps ? t : valid_taps - 1];
+  Vec acc[Rows][Taps];
+#pragma GCC unroll 16
+  for (int m = 0; m < Rows; ++m)
+#pragma GCC unroll 16
+    for (int t = 0; t < Taps; ++t) acc[m][t] = Vec{};
+  for (int64_t j = 0; j < length; j += width) {
+    Vec bs[Taps];
+#pragma GCC unroll 16
+    for (int t = 0; t < Taps; ++t) bs[t] = load(b[t] + j);
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m) {
+      const Vec am = load(a[m] + j);
+#pragma GCC unroll 16
+      for (int t = 0; t < Taps; ++t) acc[m][t] += am * bs[t];
+    }
+  }
+  for (int m = 0; m < valid_rows; ++m)
+    for (int t = 0; t < valid_taps; ++t) out[m * out_row_stride + t] += horizontal_sum<T>(acc[m][t]);
+}
+
+template <class T>
+T sum(const T* values, int64_t count) {
+  using Vec = typename Simd<T>::Vec;
+  constexpr int width = Simd<T>::width;
+  Vec acc[4] = {};
+  int64_t i = 0;
+  for (; i + 4 * width <= count; i += 4 * width)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[v] += load(values + i + v * width);
+  T total = horizontal_sum<T>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+  for (; i < count; ++i) total += values[i];
+  return total;
+}
+
+template <class T, int WideRows, int WideVectors, int ReduceRows, int ReduceTaps>
+constexpr TileKernels<T> make_tile_kernels() {
+  constexpr int width = Simd<T>::width;
+  return {width,
+          {WideRows, WideVectors * width, &direct_tile<T, WideRows, WideVectors>},
+          {1, 8 * width, &direct_tile<T, 1, 8>},
+          {ReduceRows, ReduceTaps, &reduce_tile<T, ReduceRows, ReduceTaps>},
+          {1, 4, &reduce_tile<T, 1, 4>},
+          &sum<T>};
+}
+
+}  // namespace xgrad::nn::kernels::detail::XGRAD_TILE_NAMESPACE

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (preset `fuzz`: clang-14, ASan + UBSan) and fuzzes
+# each for N seconds (default 60) on a scratch copy of its committed seed corpus
+# (tests/fuzz/corpus/<name>/ is never modified). Fails on any crash, hang,
+# leak, uncaught non-xgrad exception or sanitizer report; the reproducer is left
+# in build/fuzz/artifacts/<name>/.
+#   scripts/fuzz.sh [seconds-per-target] [target...]      e.g. scripts/fuzz.sh 600 npy
+# Longer campaigns: see tests/fuzz/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+shift || true
+
+scripts/setup.sh core fuzz
+
+start=$(date +%s)
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$(nproc)"
+echo "fuzz.sh: build took $(( $(date +%s) - start )) s"
+
+targets=("$@")
+if [[ ${#targets[@]} -eq 0 ]]; then
+  for source in tests/fuzz/fuzz_*.cpp; do
+    name=$(basename "$source" .cpp)
+    targets+=("${name#fuzz_}")
+  done
+fi
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+failed=()
+for name in "${targets[@]}"; do
+  binary=build/fuzz/tests/fuzz/fuzz_$name
+  [[ -x "$binary" ]] || { echo "fuzz.sh: no target $binary" >&2; exit 2; }
+  work=build/fuzz/corpus/$name            # scratch corpus: seeds + what this run finds
+  artifacts=build/fuzz/artifacts/$name
+  rm -rf "$work" && mkdir -p "$work" "$artifacts"
+  cp tests/fuzz/corpus/"$name"/* "$work"/
+  dict=()
+  [[ -f tests/fuzz/$name.dict ]] && dict=(-dict=tests/fuzz/$name.dict)
+  echo "fuzz.sh: fuzzing $name for ${seconds} s ($(ls "$work" | wc -l) seeds)"
+  if ! "$binary" "$work" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+       -max_len=4096 -print_final_stats=1 -artifact_prefix="$artifacts/" >"build/fuzz/$name.log" 2>&1; then
+    echo "fuzz.sh: $name FAILED; last lines of build/fuzz/$name.log:" >&2
+    tail -n 40 "build/fuzz/$name.log" >&2
+    failed+=("$name")
+  else
+    grep -E "stat::number_of_executed_units|stat::new_units_added" "build/fuzz/$name.log" | sed "s/^/fuzz.sh: $name /"
+  fi
+done
+
+echo "fuzz.sh: done in $(( $(date +%s) - start )) s"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "fuzz.sh: failing targets: ${failed[*]} (reproducers in build/fuzz/artifacts/)" >&2
+  exit 1
+fi
