@@ -163,7 +163,12 @@ class ThreadPool {
   std::shared_ptr<Job> job_;
 };
 
-int default_num_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+// Read once: glibc's hardware_concurrency() opens and reads a /sys file on every
+// call, and every elementwise op asks for the thread count.
+int default_num_threads() {
+  static const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return cores;
+}
 
 std::atomic<int> requested_threads{0};  // 0: not set, use default_num_threads()
 
@@ -188,6 +193,10 @@ int get_num_threads() {
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
+  if (n < 2 * grain) {  // too small to split: skip the pool entirely
+    fn(0, n);
+    return;
+  }
   const int64_t chunk_count = std::min<int64_t>(get_num_threads(), n / grain);
   if (chunk_count <= 1 || inside_parallel_region) {
     fn(0, n);
