@@ -252,7 +252,10 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
   // Output-gradient rows, zero-padded so that every tile reads in bounds: position j + shift of a
   // residue's tap (shift in [-(K-1)*dilation/stride, 0]) is at index j + shift + left_zeros.
   const int64_t left_zeros = ceil_div((g.kernel_size - 1) * g.dilation, g.stride);
-  const int64_t row_length = left_zeros + (g.pad_left + g.in_length) / g.stride + tile.cols + 2;
+  // A row holds the whole output gradient (out_length values; with a large
+  // pad_right that is more than the input spans) plus the zeros the tiles read past it.
+  const int64_t row_length =
+      left_zeros + std::max(plan.out_length, (g.pad_left + g.in_length) / g.stride) + tile.cols + 2;
   const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
   const int64_t chunks = channel_chunks(g.batch * g.groups, plan.in_per_group, tile.rows, work);
   const int64_t jobs = g.batch * g.groups * chunks;

@@ -221,3 +221,26 @@ TEST_CASE_TEMPLATE("fast kernels match the reference over the geometry grid", T,
   }
   xgrad::set_num_threads(saved_threads);
 }
+
+// Regression (found by the conv1d fuzzer under ASan): with a right padding longer
+// than the input, the output gradient is longer than the input span, and the fast
+// backward-input kernel's packed rows were sized for the shorter one.
+TEST_CASE("fast backward input handles right padding much longer than the input") {
+  for (std::int64_t pad_right : {0, 5, 40, 200, 1000}) {
+    for (std::int64_t stride : {1, 2, 3}) {
+      for (std::int64_t kernel : {1, 3}) {
+        CAPTURE(pad_right);
+        CAPTURE(stride);
+        CAPTURE(kernel);
+        const xgrad::nn::kernels::Conv1dGeometry g{2, 3, 4, 7, kernel, stride, 1, 1, 1, pad_right};
+        std::vector<double> grad_output(static_cast<std::size_t>(2 * 4 * g.out_length()));
+        std::vector<double> weight(static_cast<std::size_t>(4 * 3 * kernel)), fast(2 * 3 * 7), expected(2 * 3 * 7);
+        for (std::size_t i = 0; i < grad_output.size(); ++i) grad_output[i] = std::sin(0.37 * static_cast<double>(i));
+        for (std::size_t i = 0; i < weight.size(); ++i) weight[i] = std::cos(0.11 * static_cast<double>(i));
+        xgrad::nn::kernels::conv1d_backward_input<double>(g, grad_output.data(), weight.data(), fast.data());
+        xgrad::nn::kernels::conv1d_backward_input_reference<double>(g, grad_output.data(), weight.data(), expected.data());
+        for (std::size_t i = 0; i < fast.size(); ++i) CHECK(fast[i] == doctest::Approx(expected[i]).epsilon(1e-12));
+      }
+    }
+  }
+}
