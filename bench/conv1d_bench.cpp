@@ -88,6 +88,22 @@ std::vector<double> alternate_medians(const std::vector<std::function<void()>>& 
   return medians;
 }
 
+// STREAM-like triad a[i] = b[i] + s c[i] over three 64 MiB arrays, split over the thread pool;
+// GB/s counting the three arrays (the median of 7 passes after a warm-up).
+double triad_gbps() {
+  const int64_t n = int64_t{1} << 24;
+  std::vector<float> a(n, 0.f), b(n, 1.f), c(n, 2.f);
+  std::vector<double> seconds;
+  for (int pass = 0; pass < 8; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    xgrad::parallel_for(n, 1 << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) a[i] = b[i] + 3.f * c[i];
+    });
+    if (pass > 0) seconds.push_back(seconds_since(start));
+  }
+  return 3.0 * double(n) * sizeof(float) / median(seconds) * 1e-9;
+}
+
 double max_relative_error(const float* actual, const float* expected, int64_t count) {
   double scale = 1e-30, worst = 0;
   for (int64_t i = 0; i < count; ++i) scale = std::max(scale, double(std::abs(expected[i])));
@@ -124,6 +140,7 @@ int main(int argc, char** argv) {
 #ifdef XGRAD_BENCH_WITH_TORCH
     at::set_num_threads(threads);
 #endif
+    const double bandwidth = triad_gbps();
     for (const Shape& shape : shapes) {
       if (std::string(shape.name).find(shape_filter) == std::string::npos) continue;
       const Conv1dGeometry g = shape.geometry();
@@ -193,6 +210,16 @@ int main(int argc, char** argv) {
                   flops / forward_ms[0] * 1e-6, 100 * flops / forward_ms[0] * 1e-6 / (peak * threads),
                   training_flops / training_ms[0] * 1e-6, 100 * training_flops / training_ms[0] * 1e-6 / (peak * threads));
 #endif
+      if (g.groups == g.in_channels) {  // memory-bound: report the traffic against the measured bandwidth
+        const double forward_bytes = double(input_size + output_size + weight_size) * sizeof(float);
+        // backward: input gradient reads dy, writes dx; weight gradient reads dy and x; bias reads dy.
+        const double training_bytes = forward_bytes + double(4 * output_size + 2 * input_size) * sizeof(float);
+        const double forward_ms_xgrad = forward_ms.back(), training_ms_xgrad = training_ms.back();
+        std::printf("| (%s, %d thread%s: forward %.1f GB/s, fwd+bwd %.1f GB/s; triad bandwidth %.1f GB/s: %.0f%% and %.0f%%) |\n",
+                    shape.name, threads, threads > 1 ? "s" : "", forward_bytes / forward_ms_xgrad * 1e-6,
+                    training_bytes / training_ms_xgrad * 1e-6, bandwidth, 100 * forward_bytes / forward_ms_xgrad * 1e-6 / bandwidth,
+                    100 * training_bytes / training_ms_xgrad * 1e-6 / bandwidth);
+      }
       std::fflush(stdout);
     }
   }

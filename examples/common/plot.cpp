@@ -78,7 +78,7 @@ std::string find_on_path(const std::string& program) {
 }
 
 bool plot_curves(const std::string& csv_path, const std::string& png_path, const std::string& title,
-                 const std::vector<std::string>& columns) {
+                 const std::vector<std::string>& columns, bool log_scale) {
   std::string gnuplot = find_on_path("gnuplot");
   if (gnuplot.empty()) {
     fmt::print("plot: gnuplot is not on PATH, skipped writing {} (scripts/setup.sh examples installs it).\n", png_path);
@@ -110,7 +110,10 @@ bool plot_curves(const std::string& csv_path, const std::string& png_path, const
   script += fmt::format("set grid\nset xlabel {}\n", gnuplot_quote(header.front()));
   script += fmt::format("set multiplot layout 1,{} title {}\n", panels, gnuplot_quote(title));
   if (!loss_columns.empty()) {
-    script += "set title 'loss'\n" + plot_command(csv_path, loss_columns);
+    script += "set title 'loss'\n";
+    if (log_scale) script += "set logscale y\nset format y '%g'\n";
+    script += plot_command(csv_path, loss_columns);
+    if (log_scale) script += "unset logscale y\nset format y\n";
   }
   if (!accuracy_columns.empty()) {
     script += "set title 'accuracy'\nset yrange [0:1]\nset key bottom right\n" + plot_command(csv_path, accuracy_columns);

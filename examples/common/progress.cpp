@@ -70,7 +70,8 @@ void ProgressBar::update(int64_t step, const std::vector<Metric>& metrics, int64
     if (due || step_ == total_ || last_drawn_step_ < 0) draw();
     return;
   }
-  if (step_ >= next_plain_step_ || step_ == total_) {
+  auto since_last_line = std::chrono::duration<double>(Clock::now() - last_draw_).count();
+  if (step_ == total_ || (step_ >= next_plain_step_ && since_last_line >= options_.plain_min_seconds)) {
     draw();
     // Skip past every boundary this step crossed, so a big jump prints one line, not several.
     while (next_plain_step_ <= step_) {

@@ -9,7 +9,8 @@
 //
 // On a terminal the bar is redrawn in place with '\r' (at most every 100 ms). When the output is
 // not a terminal (a log file, CI) it prints plain lines instead, one each time another
-// `plain_every_percent` of the steps is done, and one at the end, so logs stay short.
+// `plain_every_percent` of the steps is done (but at most one every `plain_min_seconds`), and one
+// at the end, so logs stay short: a bar that finishes within a few seconds prints one line.
 #pragma once
 
 #include <chrono>
@@ -27,7 +28,8 @@ struct Metric {
 
 struct ProgressOptions {
   std::FILE* out = stdout;        // where to draw; a terminal gets the in-place bar
-  int plain_every_percent = 10;   // plain mode: print a line each time this much more is done
+  int plain_every_percent = 10;   // plain mode: print a line each time this much more is done...
+  double plain_min_seconds = 5;   // ...and at least this long after the previous line
   int bar_width = 24;             // terminal mode: characters in the bar itself
 };
 

@@ -17,7 +17,8 @@
 #include <random>
 #include <thread>
 
-#include "common/npy.hpp"
+#include <xgrad.hpp>
+
 #include "common/progress.hpp"
 #include "keyword_spotting/speech_synth.hpp"
 
@@ -25,10 +26,9 @@ namespace kws {
 namespace {
 
 namespace fs = std::filesystem;
-using xgrad_examples::NpyError;
 
 // Bump when the way clips are made changes, so every existing cache is regenerated.
-constexpr int kCacheFormat = 2;
+constexpr int kCacheFormat = 3;  // 3: labels and voice ids as float32 (xgrad's .npy files)
 constexpr const char* kManifestTitle = "xgrad keyword_spotting cache";
 
 uint64_t fnv1a64(const std::string& text) {
@@ -81,6 +81,38 @@ const Dataset& dataset_for(const Splits& splits, Split split) {
   return dataset_for(const_cast<Splits&>(splits), split);
 }
 constexpr std::array<Split, 3> kSplits = {Split::train, Split::valid, Split::test};
+
+// The cache is .npy files through xgrad's own reader and writer. xgrad tensors hold float32 or
+// float64, so labels and voice ids are stored as float32 (exact for integers below 2^24).
+template <typename T>
+void save_rows(const std::string& path, const std::vector<T>& values, const xgrad::Shape& shape) {
+  xgrad::Tensor tensor = xgrad::empty(shape);
+  std::copy(values.begin(), values.end(), tensor.data_ptr<float>());
+  xgrad::save_npy(path, tensor);
+}
+
+// Reads a float32 array of exactly `shape`; anything else is a CacheError.
+template <typename T>
+std::vector<T> load_rows(const std::string& path, const xgrad::Shape& shape) {
+  xgrad::Tensor tensor;
+  try {
+    tensor = xgrad::load_npy(path);
+  } catch (const xgrad::Error& error) {
+    throw CacheError(error.what());
+  }
+  if (tensor.dtype() != xgrad::kFloat32 || tensor.shape() != shape) {
+    throw CacheError(fmt::format("'{}' is not a float32 array of shape {}", path, shape));
+  }
+  const float* data = tensor.data_ptr<float>();
+  if constexpr (std::is_integral_v<T>) {  // checked before converting: a NaN or 1e30 must not reach the cast
+    for (int64_t i = 0; i < tensor.numel(); ++i) {
+      if (!(std::abs(data[i]) <= 16777216.0f) || std::trunc(data[i]) != data[i]) {
+        throw CacheError(fmt::format("'{}' holds {} at {}, not an integer id", path, data[i], i));
+      }
+    }
+  }
+  return std::vector<T>(data, data + tensor.numel());
+}
 
 }  // namespace
 
@@ -270,9 +302,9 @@ void save_cache(const std::string& cache_dir, const Config& cfg, const Splits& s
   for (Split split : kSplits) {
     const Dataset& dataset = dataset_for(splits, split);
     std::string prefix = (dir / split_name(split)).string();
-    xgrad_examples::write_npy(prefix + "_x.npy", dataset.audio, {dataset.size(), kClipSamples});
-    xgrad_examples::write_npy(prefix + "_y.npy", dataset.labels, {dataset.size()});
-    xgrad_examples::write_npy(prefix + "_voice.npy", dataset.voice_ids, {dataset.size()});
+    save_rows(prefix + "_x.npy", dataset.audio, {dataset.size(), kClipSamples});
+    save_rows(prefix + "_y.npy", dataset.labels, {dataset.size()});
+    save_rows(prefix + "_voice.npy", dataset.voice_ids, {dataset.size()});
   }
 
   std::vector<Voice> voices = list_voices(cfg);
@@ -329,39 +361,30 @@ Splits load_cache(const std::string& cache_dir, const Config& cfg) {
   }
 
   Splits splits;
-  try {
-    for (Split split : kSplits) {
-      Dataset& dataset = dataset_for(splits, split);
-      std::string name = split_name(split);
-      int64_t count = -1;
-      try {
-        count = std::stoll(fields.at(name));
-      } catch (const std::exception&) {
-        throw CacheError(fmt::format("the manifest has no valid '{}' count", name));
-      }
-      std::string prefix = (dir / name).string();
-      std::vector<int64_t> x_shape, y_shape, voice_shape;
-      dataset.audio = xgrad_examples::read_npy_float32(prefix + "_x.npy", x_shape);
-      dataset.labels = xgrad_examples::read_npy_int64(prefix + "_y.npy", y_shape);
-      dataset.voice_ids = xgrad_examples::read_npy_int64(prefix + "_voice.npy", voice_shape);
-      dataset.voice_names = names;
-      if (x_shape != std::vector<int64_t>{count, kClipSamples} || y_shape != std::vector<int64_t>{count} ||
-          voice_shape != std::vector<int64_t>{count}) {
-        throw CacheError(fmt::format("the {} arrays do not have the {} rows the manifest lists", name, count));
-      }
-      for (int64_t i = 0; i < count; ++i) {
-        int64_t label = dataset.labels[size_t(i)], voice = dataset.voice_ids[size_t(i)];
-        if (label < 0 || label >= int64_t(kWords.size()) || voice < 0 || voice >= int64_t(voices.size()) ||
-            voices[size_t(voice)].split != split) {
-          throw CacheError(fmt::format("{} row {} has an invalid label {} or voice {}", name, i, label, voice));
-        }
-      }
-      if (!std::all_of(dataset.audio.begin(), dataset.audio.end(), [](float s) { return std::isfinite(s); })) {
-        throw CacheError(fmt::format("{}_x.npy holds NaN or infinite samples", name));
+  for (Split split : kSplits) {
+    Dataset& dataset = dataset_for(splits, split);
+    std::string name = split_name(split);
+    int64_t count = -1;
+    try {
+      count = std::stoll(fields.at(name));
+    } catch (const std::exception&) {
+      throw CacheError(fmt::format("the manifest has no valid '{}' count", name));
+    }
+    std::string prefix = (dir / name).string();
+    dataset.audio = load_rows<float>(prefix + "_x.npy", {count, kClipSamples});
+    dataset.labels = load_rows<int64_t>(prefix + "_y.npy", {count});
+    dataset.voice_ids = load_rows<int64_t>(prefix + "_voice.npy", {count});
+    dataset.voice_names = names;
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t label = dataset.labels[size_t(i)], voice = dataset.voice_ids[size_t(i)];
+      if (label < 0 || label >= int64_t(kWords.size()) || voice < 0 || voice >= int64_t(voices.size()) ||
+          voices[size_t(voice)].split != split) {
+        throw CacheError(fmt::format("{} row {} has an invalid label {} or voice {}", name, i, label, voice));
       }
     }
-  } catch (const NpyError& error) {
-    throw CacheError(error.what());
+    if (!std::all_of(dataset.audio.begin(), dataset.audio.end(), [](float s) { return std::isfinite(s); })) {
+      throw CacheError(fmt::format("{}_x.npy holds NaN or infinite samples", name));
+    }
   }
   return splits;
 }

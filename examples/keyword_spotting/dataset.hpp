@@ -81,9 +81,10 @@ struct CacheError : std::runtime_error {
 // SpeechSynthesizer::speak(), whose leftover engine state the workers would inherit.
 // Throws if any clip comes out silent or a worker fails.
 Splits make_splits(const Config& cfg, bool verbose);
-// Writes train_x.npy (N, 8000) float32, train_y.npy (N,) int64, train_voice.npy (N,) int64, the
-// same for valid_ and test_, then manifest.txt (counts, voices, config hash) last, so a cache
-// whose writing was interrupted has no manifest and is not used.
+// Writes train_x.npy (N, 8000), train_y.npy (N,) and train_voice.npy (N,), all float32 through
+// xgrad::save_npy (the ids are whole numbers), the same for valid_ and test_, then manifest.txt
+// (counts, voices, config hash) last, so a cache whose writing was interrupted has no manifest
+// and is not used.
 void save_cache(const std::string& cache_dir, const Config& cfg, const Splits& splits);
 // Throws CacheError if the cache is missing, was made from another config, or fails any check.
 Splits load_cache(const std::string& cache_dir, const Config& cfg);

@@ -159,6 +159,8 @@ int main(int argc, char** argv) {
   bool force = false, voice_stats = false;
   kws::Config cfg;
   app.add_option("--cache-dir", cache_dir, "Where the dataset cache lives")->capture_default_str();
+  app.add_option("--dialects", cfg.dialects, "espeak-ng English dialects")->delimiter(',')->capture_default_str();
+  app.add_option("--variants", cfg.variants, "espeak-ng voice variants")->delimiter(',')->capture_default_str();
   app.add_option("--renditions", cfg.renditions, "Times each voice says each word")->capture_default_str()->check(CLI::Range(1, 100));
   app.add_option("--seed", cfg.seed, "Seed for voice and rendition prosody")->capture_default_str();
   app.add_option("--threads", cfg.threads, "Resampling threads (0 = one per core)")->capture_default_str();

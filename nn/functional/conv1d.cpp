@@ -2,6 +2,7 @@
 // backward lambda right below it). The loops themselves live in nn/kernels/.
 #include <algorithm>
 #include <atomic>
+#include <new>
 #include <limits>
 
 #include "autograd/node.hpp"
@@ -109,14 +110,25 @@ const T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
+// The fast kernels pack zero-padded copies of the input, so their workspace
+// grows with the padding; when padding dwarfs the input (an absurd but valid
+// configuration) the reference kernels, which never materialize it, are used.
+bool padding_dominates(const Conv1dGeometry& g) {
+  return g.pad_left + g.pad_right > 16 * g.in_length + (std::int64_t{1} << 16);
+}
+
 // The op on a batched input x: (N, C_in, L) -> (N, C_out, L_out), all arguments validated.
 Tensor conv1d_batched(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dGeometry& g) {
-  const bool reference = detail::conv1d_use_reference();
+  const bool reference = detail::conv1d_use_reference() || padding_dominates(g);
   Tensor out = make_tensor({g.batch, g.out_channels, g.out_length()}, x.dtype(), "conv1d");
   dispatch(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const auto forward = reference ? kernels::conv1d_forward_reference<T> : kernels::conv1d_forward<T>;
-    forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), data_or_null<T>(bias), out.data_ptr<T>());
+    try {
+      forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), data_or_null<T>(bias), out.data_ptr<T>());
+    } catch (const std::bad_alloc&) {
+      fail("conv1d: out of memory for the kernels' workspace (input {}, weight {})", x.shape(), weight.shape());
+    }
   });
   // The input is saved only when the weight's gradient may be asked for (it is
   // the only gradient that reads it).

@@ -12,7 +12,9 @@
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
+#include "core/storage.hpp"
 
 namespace xgrad::nn::functional {
 
@@ -73,6 +75,60 @@ void check_pool_options(const char* op, std::int64_t kernel, std::int64_t stride
   XGRAD_CHECK(padding >= 0 && padding <= kernel / 2,
               "{}: padding should be at most half of kernel size, but got padding={} and kernel_size={}", op, padding,
               kernel);
+}
+
+// Rows of `row_elements` per parallel_for chunk: enough work (~32K elements) to pay for a wake-up.
+std::int64_t rows_grain(std::int64_t row_elements) {
+  return std::max<std::int64_t>(1, (std::int64_t{1} << 15) / std::max<std::int64_t>(row_elements, 1));
+}
+
+// Sums in double over 8 independent lanes, so that the compiler vectorizes them (a single
+// double accumulator is a serial chain of dependent adds).
+template <class T>
+double sum_of(const T* row, std::int64_t n) {
+  double lanes[8] = {};
+  std::int64_t l = 0;
+  for (; l + 8 <= n; l += 8)
+    for (int j = 0; j < 8; ++j) lanes[j] += static_cast<double>(row[l + j]);
+  double sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+  for (; l < n; ++l) sum += static_cast<double>(row[l]);
+  return sum;
+}
+
+// sum (row[l] - m)^2 in double, as sum_of.
+template <class T>
+double squares_of(const T* row, std::int64_t n, double m) {
+  double lanes[8] = {};
+  std::int64_t l = 0;
+  for (; l + 8 <= n; l += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double d = static_cast<double>(row[l + j]) - m;
+      lanes[j] += d * d;
+    }
+  double sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+  for (; l < n; ++l) sum += (static_cast<double>(row[l]) - m) * (static_cast<double>(row[l]) - m);
+  return sum;
+}
+
+// sum g[l] and sum g[l] (x[l] - m) in double, as sum_of.
+template <class T>
+void gradient_sums(const T* g, const T* x, std::int64_t n, double m, double& sum_g, double& sum_g_centered) {
+  double lanes_g[8] = {}, lanes_gx[8] = {};
+  std::int64_t l = 0;
+  for (; l + 8 <= n; l += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double gv = static_cast<double>(g[l + j]);
+      lanes_g[j] += gv;
+      lanes_gx[j] += gv * (static_cast<double>(x[l + j]) - m);
+    }
+  auto total = [](const double* v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); };
+  double a = total(lanes_g), b = total(lanes_gx);
+  for (; l < n; ++l) {
+    a += static_cast<double>(g[l]);
+    b += static_cast<double>(g[l]) * (static_cast<double>(x[l]) - m);
+  }
+  sum_g += a;
+  sum_g_centered += b;
 }
 
 // Scale of each element's loss in the reduced result.
@@ -179,22 +235,42 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
               input.shape(), kernel_size, dilation, padding, out_length);
   XGRAD_CHECK(p.length < std::numeric_limits<std::int32_t>::max(), "max_pool1d: length {} is too long", p.length);
   Tensor out = make_tensor(with_length(p.leading, out_length), input.dtype(), "max_pool1d");
-  // argmax[r * out_length + o]: the position in row r that window o took (-1: none).
-  auto argmax = std::make_shared<std::vector<std::int32_t>>(static_cast<std::size_t>(p.rows * out_length));
+  // argmax[r * out_length + o]: the position in row r that window o took (-1: none). Kept in a
+  // Storage of as many 4-byte elements, so that its memory is recycled like the tensors' own.
+  static_assert(sizeof(float) == sizeof(std::int32_t));
+  auto argmax_storage = std::make_shared<Storage>(Dtype::Float32, p.rows * out_length);
+  auto argmax = std::shared_ptr<std::int32_t>(argmax_storage, static_cast<std::int32_t*>(argmax_storage->data()));
   dispatch(input.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* in = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
-    std::int32_t* idx = argmax->data();
+    std::int32_t* idx = argmax.get();
     const std::int64_t L = p.length;
-    for (std::int64_t r = 0; r < p.rows; ++r) {
+    parallel_for(p.rows, rows_grain(L), [&](std::int64_t row_begin, std::int64_t row_end) {
+    for (std::int64_t r = row_begin; r < row_end; ++r) {
       const T* x = in + r * L;
       for (std::int64_t o = 0; o < out_length; ++o) {
         const std::int64_t start = o * stride - padding;
         std::int64_t best = -1;
         T best_value = -std::numeric_limits<T>::infinity();
         if (dilation == 1 && start >= 0 && start + kernel_size <= L) {
-          // Interior window: no bounds checks.
+          // Interior window: no bounds checks, and no branches on the data (a compare-and-select per
+          // element) unless the window holds a NaN, which the loop below handles as before.
+          T fast_value = x[start];
+          std::int64_t fast_best = start;
+          bool has_nan = fast_value != fast_value;
+          for (std::int64_t pos = start + 1; pos < start + kernel_size; ++pos) {
+            const T v = x[pos];
+            has_nan |= v != v;
+            const bool greater = v > fast_value;
+            fast_value = greater ? v : fast_value;
+            fast_best = greater ? pos : fast_best;
+          }
+          if (!has_nan) {
+            y[r * out_length + o] = fast_value;
+            idx[r * out_length + o] = static_cast<std::int32_t>(fast_best);
+            continue;
+          }
           best = start;
           best_value = x[start];
           for (std::int64_t pos = start + 1; pos < start + kernel_size; ++pos) {
@@ -221,23 +297,27 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
         idx[r * out_length + o] = static_cast<std::int32_t>(best);
       }
     }
+    });
   });
   return record("MaxPool1dBackward", out, {input},
                 [shape = input.shape(), argmax, rows = p.rows, length = p.length, out_length](const Tensor& g,
                                                                                               const NeedsGrad&) {
                   // Each window's gradient goes to the element it took.
-                  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+                  Tensor grad = make_tensor(shape, g.dtype(), "max_pool1d_backward");
                   dispatch(g.dtype(), [&](auto zero) {
                     using T = decltype(zero);
                     const T* gv = g.data_ptr<T>();
                     T* gi = grad.data_ptr<T>();
-                    const std::int32_t* idx = argmax->data();
-                    for (std::int64_t r = 0; r < rows; ++r) {
-                      for (std::int64_t o = 0; o < out_length; ++o) {
-                        const std::int32_t pos = idx[r * out_length + o];
-                        if (pos >= 0) gi[r * length + pos] += gv[r * out_length + o];
+                    const std::int32_t* idx = argmax.get();
+                    parallel_for(rows, rows_grain(length), [&](std::int64_t row_begin, std::int64_t row_end) {
+                      for (std::int64_t r = row_begin; r < row_end; ++r) {
+                        std::fill_n(gi + r * length, length, T(0));
+                        for (std::int64_t o = 0; o < out_length; ++o) {
+                          const std::int32_t pos = idx[r * out_length + o];
+                          if (pos >= 0) gi[r * length + pos] += gv[r * out_length + o];
+                        }
                       }
-                    }
+                    });
                   });
                   return std::vector<Tensor>{grad};
                 });
@@ -389,20 +469,16 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     using T = decltype(zero);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
-    for (std::int64_t c = 0; c < C; ++c) {
+    // Channels are independent: split them over the thread pool.
+    parallel_for(C, rows_grain(count), [&](std::int64_t c_begin, std::int64_t c_end) {
+    for (std::int64_t c = c_begin; c < c_end; ++c) {
       double m, inv;
       if (use_batch_stats) {
         double sum = 0;
-        for (std::int64_t n = 0; n < N; ++n) {
-          const T* row = x + (n * C + c) * L;
-          for (std::int64_t l = 0; l < L; ++l) sum += row[l];
-        }
+        for (std::int64_t n = 0; n < N; ++n) sum += sum_of(x + (n * C + c) * L, L);
         m = sum / static_cast<double>(count);
         double squares = 0;
-        for (std::int64_t n = 0; n < N; ++n) {
-          const T* row = x + (n * C + c) * L;
-          for (std::int64_t l = 0; l < L; ++l) squares += (row[l] - m) * (row[l] - m);
-        }
+        for (std::int64_t n = 0; n < N; ++n) squares += squares_of(x + (n * C + c) * L, L, m);
         inv = 1.0 / std::sqrt(squares / static_cast<double>(count) + options.eps);
         if (running_mean.defined() && options.training) {
           // Running statistics use the unbiased variance, as PyTorch.
@@ -429,6 +505,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
         for (std::int64_t l = 0; l < L; ++l) out_row[l] = row[l] * alpha + beta;
       }
     }
+    });
   });
   return record(
       "BatchNormBackward", out, {input, weight, bias},
@@ -446,17 +523,12 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
           using T = decltype(zero);
           const T* xv = x.data_ptr<T>();
           const T* gv = g.data_ptr<T>();
-          for (std::int64_t c = 0; c < C; ++c) {
+          parallel_for(C, rows_grain(N * L), [&](std::int64_t c_begin, std::int64_t c_end) {
+          for (std::int64_t c = c_begin; c < c_end; ++c) {
             const double m = (*mean)[c], inv = (*invstd)[c];
             double sum_g = 0, sum_g_xhat = 0;
-            for (std::int64_t n = 0; n < N; ++n) {
-              const T* row = xv + (n * C + c) * L;
-              const T* g_row = gv + (n * C + c) * L;
-              for (std::int64_t l = 0; l < L; ++l) {
-                sum_g += g_row[l];
-                sum_g_xhat += g_row[l] * (row[l] - m);
-              }
-            }
+            for (std::int64_t n = 0; n < N; ++n)
+              gradient_sums(gv + (n * C + c) * L, xv + (n * C + c) * L, L, m, sum_g, sum_g_xhat);
             sum_g_xhat *= inv;
             if (needs[1]) grad_w.data_ptr<T>()[c] = static_cast<T>(sum_g_xhat);
             if (needs[2]) grad_b.data_ptr<T>()[c] = static_cast<T>(sum_g);
@@ -481,6 +553,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
               }
             }
           }
+          });
         });
         return std::vector<Tensor>{grad_x, grad_w, grad_b};
       });

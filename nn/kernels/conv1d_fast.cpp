@@ -149,6 +149,11 @@ int64_t tiles_per_block(int64_t bytes_per_column, int64_t tile_columns, int64_t 
   return std::clamp<int64_t>(budget / std::max<int64_t>(bytes_per_column * tile_columns, 1), 1, std::max<int64_t>(total_tiles, 1));
 }
 
+// Channels whose rows of `bytes_per_channel` fit together within L2 (about 192 KiB).
+int64_t channels_in_l2(int64_t bytes_per_channel, int64_t channels) {
+  return std::clamp<int64_t>(192 * 1024 / std::max<int64_t>(bytes_per_channel, 1), 1, channels);
+}
+
 // Channels per reduction chunk, so that one tile's weights and input rows stay in L1 (about 20 KiB)
 // while it sweeps a column block; later chunks continue the sums in the output.
 int64_t channels_per_chunk(int64_t bytes_per_channel, int64_t channels) {
@@ -375,11 +380,16 @@ void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const
           T* out = sums + group * plan.out_per_group * plan.taps;
           for (int64_t l = 0; l < length; l += length_block) {
             const int64_t block = std::min(length_block, length - l);
-            for (int64_t o = 0; o < plan.out_per_group; o += tile.rows)
-              for (int64_t t = 0; t < plan.taps; t += tile.taps)
-                tile.run(gradient + o * left_stride + l, left_stride, static_cast<int>(std::min<int64_t>(tile.rows, plan.out_per_group - o)),
-                         source + l, offsets + t, static_cast<int>(std::min<int64_t>(tile.taps, plan.taps - t)), block,
-                         out + o * plan.taps + t, plan.taps);
+            // Taps in chunks whose input rows fit in L2, so each output-gradient row block (in L1)
+            // meets them there instead of streaming every channel's rows from L3 once per row block.
+            const int64_t chunk_taps = round_up(
+                channels_in_l2(g.stride * block * int64_t(sizeof(T)), plan.in_per_group) * g.kernel_size, tile.taps);
+            for (int64_t first_tap = 0; first_tap < plan.taps; first_tap += chunk_taps)
+              for (int64_t o = 0; o < plan.out_per_group; o += tile.rows)
+                for (int64_t t = first_tap; t < std::min(plan.taps, first_tap + chunk_taps); t += tile.taps)
+                  tile.run(gradient + o * left_stride + l, left_stride, static_cast<int>(std::min<int64_t>(tile.rows, plan.out_per_group - o)),
+                           source + l, offsets + t, static_cast<int>(std::min<int64_t>(tile.taps, plan.taps - t)), block,
+                           out + o * plan.taps + t, plan.taps);
           }
         }
     }

@@ -6,7 +6,8 @@
 #include <map>
 #include <set>
 
-#include "common/npy.hpp"
+#include <xgrad.hpp>
+
 #include "keyword_spotting/dataset.hpp"
 #include "temp_dir.hpp"
 
@@ -118,8 +119,20 @@ TEST_CASE("cache: round trip, changed config, damaged files") {
     CHECK_THROWS_AS(load_cache(cache, cfg), CacheError);
   }
   SUBCASE("labels out of range") {
-    xgrad_examples::write_npy(cache + "/train_y.npy", std::vector<int64_t>(20, 42), {20});
+    xgrad::save_npy(cache + "/train_y.npy", xgrad::full({20}, 42));
     CHECK_THROWS_WITH_AS(load_cache(cache, cfg), doctest::Contains("invalid label"), CacheError);
+  }
+  SUBCASE("labels that are not whole numbers") {  // the cache stores ids as float32
+    xgrad::save_npy(cache + "/train_y.npy", xgrad::full({20}, 1.5));
+    CHECK_THROWS_WITH_AS(load_cache(cache, cfg), doctest::Contains("not an integer"), CacheError);
+    xgrad::save_npy(cache + "/train_y.npy", xgrad::full({20}, std::nan("")));
+    CHECK_THROWS_WITH_AS(load_cache(cache, cfg), doctest::Contains("not an integer"), CacheError);
+  }
+  SUBCASE("labels of the wrong shape or dtype") {
+    xgrad::save_npy(cache + "/train_y.npy", xgrad::zeros({19}));
+    CHECK_THROWS_WITH_AS(load_cache(cache, cfg), doctest::Contains("shape"), CacheError);
+    xgrad::save_npy(cache + "/train_y.npy", xgrad::zeros({20}, {.dtype = xgrad::kFloat64}));
+    CHECK_THROWS_WITH_AS(load_cache(cache, cfg), doctest::Contains("float32"), CacheError);
   }
   SUBCASE("missing file") {
     fs::remove(cache + "/test_voice.npy");
