@@ -70,7 +70,9 @@ void Module::collect(const std::string& prefix, bool recurse, Collect what,
   std::set<const TensorImpl*> seen;
   std::vector<std::pair<std::string, const Module*>> stack = {{prefix, this}};
   while (!stack.empty()) {
-    auto [path, module] = stack.back();
+    // Not a structured binding: the lambda below uses `path`, and clang 14 cannot capture bindings.
+    const std::string path = stack.back().first;
+    const Module* module = stack.back().second;
     stack.pop_back();
     auto add = [&](const auto& list) {
       for (const auto& [name, tensor] : list) {

@@ -11,7 +11,11 @@
 #include "autograd/grad_mode.hpp"
 #include "core/creation.hpp"
 #include "core/ops.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
+#include "nn/conv1d.hpp"
+#include "nn/functional/training_ops.hpp"
+#include "optim/sgd.hpp"
 #include "nn/module.hpp"
 #include "support/testing.hpp"
 
@@ -128,4 +132,70 @@ TEST_CASE("threads: a graph built in one thread backwards in another") {
   std::thread worker([&] { y.backward(); });
   worker.join();
   CHECK(testing::values(x.grad()) == std::vector<double>{4.0, 4.0, 4.0});
+}
+
+namespace {
+
+// A Conv1d model big enough that its kernels use parallel_for, built (and its
+// data drawn) before any thread starts.
+struct ConvJob {
+  std::shared_ptr<nn::Conv1d> conv;
+  Tensor input, target;
+};
+
+ConvJob make_conv_job(std::uint64_t seed) {
+  manual_seed(seed);
+  return {std::make_shared<nn::Conv1d>(8, 32, 5, nn::Conv1dOptions{.padding = 2}), randn({16, 8, 256}), randn({16, 32, 256})};
+}
+
+std::vector<double> train_conv(ConvJob job, int steps) {
+  optim::SGD optimizer(job.conv->parameters(), {.lr = 0.01, .momentum = 0.9});
+  for (int step = 0; step < steps; ++step) {
+    Tensor loss = nn::functional::mse_loss((*job.conv)(job.input), job.target);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+  }
+  std::vector<double> out = testing::values(job.conv->weight);
+  for (double b : testing::values(job.conv->bias)) out.push_back(b);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("threads: two Conv1d models trained at once share the kernels' thread pool safely and match") {
+  set_num_threads(2);
+  const int steps = 20;
+  const std::vector<double> sequential[2] = {train_conv(make_conv_job(21), steps), train_conv(make_conv_job(22), steps)};
+  ConvJob jobs[2] = {make_conv_job(21), make_conv_job(22)};
+  std::vector<double> parallel[2];
+  std::barrier start(2);
+  auto worker = [&](int i) {
+    start.arrive_and_wait();
+    parallel[i] = train_conv(jobs[i], steps);
+  };
+  std::thread a(worker, 0), b(worker, 1);
+  a.join();
+  b.join();
+  CHECK(parallel[0] == sequential[0]);
+  CHECK(parallel[1] == sequential[1]);
+}
+
+TEST_CASE("threads: parallel_for from several user threads covers every index exactly once") {
+  set_num_threads(2);
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 200; ++round) {
+        std::vector<int> hits(1000, 0);
+        parallel_for(1000, 10, [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t i = begin; i < end; ++i) ++hits[static_cast<std::size_t>(i)];
+        });
+        for (int h : hits) wrong += h != 1;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(wrong.load() == 0);
 }
