@@ -12,15 +12,19 @@ std::int64_t checked_numel(const Shape& shape, std::string_view op) {
   for (std::int64_t extent : shape) {
     XGRAD_CHECK(extent >= 0, "{}: shape {} has a negative dimension", op, shape);
   }
+  // The product of the non-zero extents must fit too (it bounds the strides), even
+  // when a zero extent makes the tensor empty: [0, 2^62, 2^62] is refused.
+  bool empty = false;
   for (std::int64_t extent : shape) {
     if (extent == 0) {
-      return 0;
+      empty = true;
+      continue;
     }
     XGRAD_CHECK(count <= std::numeric_limits<std::int64_t>::max() / extent,
                 "{}: shape {} has more elements than a 64-bit count can hold", op, shape);
     count *= extent;
   }
-  return count;
+  return empty ? 0 : count;
 }
 
 Shape contiguous_strides(const Shape& shape) {
