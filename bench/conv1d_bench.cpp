@@ -2,8 +2,10 @@
 // For each shape and thread count it times forward and forward+backward (input, weight and bias
 // gradients), alternating the two libraries rep by rep on the same data, checks they agree, and
 // prints a markdown table of medians.
-// Usage: xgrad_conv1d_bench [min seconds per measurement] [shape name filter] [thread counts, e.g. 12].
+// Usage: xgrad_conv1d_bench [min seconds per measurement] [shape name filter] [thread counts, e.g. 12] [breakdown]
+// With `breakdown`, it also prints each backward kernel alone (input, weight gradients), both libraries.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -118,6 +120,7 @@ int main(int argc, char** argv) {
   const double min_seconds = argc > 1 ? std::atof(argv[1]) : 0.5;
   const std::string shape_filter = argc > 2 ? argv[2] : "";
   const std::string thread_counts = argc > 3 ? argv[3] : "12";
+  const bool breakdown = argc > 4 && std::string(argv[4]) == "breakdown";
   const char* peak_isa = "";
   const double peak = measure_fma_peak_gflops(&peak_isa);
   std::printf("xgrad kernels: %s; measured single-core fp32 FMA peak (%s): %.1f GFLOP/s\n\n", kernels::conv1d_kernel_isa(), peak_isa,
@@ -184,6 +187,24 @@ int main(int argc, char** argv) {
       };
       const auto forward_ms = alternate_medians({torch_forward, xgrad_forward}, min_seconds);
       const auto training_ms = alternate_medians({torch_training, xgrad_training}, min_seconds);
+      if (breakdown) {  // each backward kernel alone: where the forward+backward time goes
+        auto torch_backward = [&](std::array<bool, 3> mask) {
+          return [&, mask] {
+            std::tie(dx, dw, db) = at::convolution_backward(dy, x, w, at::IntArrayRef{g.out_channels}, {shape.stride}, {shape.padding},
+                                                            {shape.dilation}, false, {0}, shape.groups, mask);
+          };
+        };
+        auto xgrad_input = [&] { kernels::conv1d_backward_input(g, grad_output.data(), weight.data(), grad_input.data()); };
+        auto xgrad_weight = [&] { kernels::conv1d_backward_weight(g, grad_output.data(), input.data(), grad_weight.data()); };
+        const auto input_ms = alternate_medians({torch_backward({true, false, false}), xgrad_input}, min_seconds);
+        const auto weight_ms = alternate_medians({torch_backward({false, true, false}), xgrad_weight}, min_seconds);
+        std::printf("| (%s, %d thread%s: backward input torch %.3f ms, xgrad %.3f ms (%.1f GFLOP/s); backward weight torch %.3f ms, "
+                    "xgrad %.3f ms (%.1f GFLOP/s)) |\n",
+                    shape.name, threads, threads > 1 ? "s" : "", input_ms[0], input_ms[1], flops / input_ms[1] * 1e-6, weight_ms[0],
+                    weight_ms[1], flops / weight_ms[1] * 1e-6);
+        torch_training();
+        xgrad_training();
+      }
       // The last runs of both left their results in place: compare them.
       const double errors[] = {
           max_relative_error(output.data(), y.contiguous().data_ptr<float>(), output_size),

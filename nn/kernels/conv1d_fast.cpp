@@ -88,7 +88,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Thread-local scratch buffers, grown on demand and never shrunk. Slots keep separate uses apart.
-enum class Slot { source, weights, offsets, left, partial, residue_taps, count };
+enum class Slot { source, weights, offsets, partial, residue_taps, count };
 template <class U>
 U* scratch(Slot slot, int64_t count) {
   thread_local std::vector<U> buffers[static_cast<int>(Slot::count)];
@@ -348,8 +348,7 @@ void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const
   const TileKernels<T>& kernels = tiles<T>();
   const detail::ReduceTile<T>& tile = plan.out_per_group >= kernels.reduce_wide.rows ? kernels.reduce_wide : kernels.reduce_thin;
   const int64_t width = kernels.vector_width;
-  const int64_t length = round_up(plan.out_length, width);  // reduction length, zero-padded
-  const int64_t row_length = length + plan.max_shift;
+  const int64_t row_length = plan.out_length + plan.max_shift;
   const int64_t weight_size = g.out_channels * plan.taps;
   const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
   // Batch items are split over threads; chunk 0 sums into grad_weight, the others into partials.
@@ -364,25 +363,15 @@ void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const
       T* sums = chunk == 0 ? grad_weight : partials + (chunk - 1) * weight_size;
       std::fill(sums, sums + weight_size, T(0));
       T* source = scratch<T>(Slot::source, plan.in_per_group * g.stride * row_length);
-      T* left = scratch<T>(Slot::left, plan.out_per_group * length);
       int64_t* offsets = scratch<int64_t>(Slot::offsets, plan.taps);
       phase_offsets(g, plan.in_per_group, row_length, offsets);
       for (int64_t n = g.batch * chunk / chunks; n < g.batch * (chunk + 1) / chunks; ++n)
         for (int64_t group = 0; group < g.groups; ++group) {
           pack_phase_rows(g, input + (n * g.in_channels + group * plan.in_per_group) * g.in_length, plan.in_per_group, row_length, source);
           const T* gradient = grad_output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
-          int64_t left_stride = plan.out_length;
-          if (length != plan.out_length) {  // zero-pad the rows to whole vectors
-            left_stride = length;
-            for (int64_t o = 0; o < plan.out_per_group; ++o) {
-              std::memcpy(left + o * length, gradient + o * plan.out_length, static_cast<size_t>(plan.out_length) * sizeof(T));
-              std::fill(left + o * length + plan.out_length, left + (o + 1) * length, T(0));
-            }
-            gradient = left;
-          }
           T* out = sums + group * plan.out_per_group * plan.taps;
-          for (int64_t l = 0; l < length; l += length_block) {
-            const int64_t block = std::min(length_block, length - l);
+          for (int64_t l = 0; l < plan.out_length; l += length_block) {
+            const int64_t block = std::min(length_block, plan.out_length - l);
             // Taps in chunks whose input rows fit in L2, so each output-gradient row block (in L1)
             // meets them there instead of streaming every channel's rows from L3 once per row block.
             const int64_t chunk_taps = round_up(
@@ -390,7 +379,7 @@ void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const
             for (int64_t first_tap = 0; first_tap < plan.taps; first_tap += chunk_taps)
               for (int64_t o = 0; o < plan.out_per_group; o += tile.rows)
                 for (int64_t t = first_tap; t < std::min(plan.taps, first_tap + chunk_taps); t += tile.taps)
-                  tile.run(gradient + o * left_stride + l, left_stride, static_cast<int>(std::min<int64_t>(tile.rows, plan.out_per_group - o)),
+                  tile.run(gradient + o * plan.out_length + l, plan.out_length, static_cast<int>(std::min<int64_t>(tile.rows, plan.out_per_group - o)),
                            source + l, offsets + t, static_cast<int>(std::min<int64_t>(tile.taps, plan.taps - t)), block,
                            out + o * plan.taps + t, plan.taps);
           }

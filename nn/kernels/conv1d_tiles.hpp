@@ -23,7 +23,8 @@ struct DirectTile {
 
 // One rows x taps block of dot products along the output length (the weight gradient):
 //   out[a * out_row_stride + b] += sum_{j < length} left[a * left_row_stride + j] * right[right_offsets[b] + j]
-// for a < valid_rows, b < valid_taps. `length` is a multiple of the vector width (callers pad with zeros).
+// for a < valid_rows, b < valid_taps, over exactly `length` values (the tail past the last whole
+// vector is summed one by one; nothing past `length` is read).
 template <class T>
 struct ReduceTile {
   int rows, taps;

@@ -128,7 +128,8 @@ void reduce_tile(const T* left, int64_t left_row_stride, int valid_rows, const T
   for (int m = 0; m < Rows; ++m)
 #pragma GCC unroll 16
     for (int t = 0; t < Taps; ++t) acc[m][t] = Vec{};
-  for (int64_t j = 0; j < length; j += width) {
+  const int64_t vector_length = length / width * width;
+  for (int64_t j = 0; j < vector_length; j += width) {
     Vec bs[Taps];
 #pragma GCC unroll 16
     for (int t = 0; t < Taps; ++t) bs[t] = load(b[t] + j);
@@ -139,8 +140,14 @@ void reduce_tile(const T* left, int64_t left_row_stride, int valid_rows, const T
       for (int t = 0; t < Taps; ++t) acc[m][t] += am * bs[t];
     }
   }
+  // The last length % width products one by one: reading whole vectors past `length` would
+  // multiply values outside the reduction (0 * Inf = NaN would leak into the sum).
   for (int m = 0; m < valid_rows; ++m)
-    for (int t = 0; t < valid_taps; ++t) out[m * out_row_stride + t] += horizontal_sum<T>(acc[m][t]);
+    for (int t = 0; t < valid_taps; ++t) {
+      T total = horizontal_sum<T>(acc[m][t]);
+      for (int64_t j = vector_length; j < length; ++j) total += a[m][j] * b[t][j];
+      out[m * out_row_stride + t] += total;
+    }
 }
 
 template <class T>

@@ -18,12 +18,8 @@ namespace {
 
 using namespace xgrad;
 
-// TODO(kernels): set back to true once the fast conv1d_backward_weight stops
-// leaking non-finite inputs into unrelated weight gradients: it zero-pads the
-// output gradient to whole vectors but not the packed input rows, so the padding
-// lanes compute 0 * Inf = NaN (reproducer: known_failures/conv1d/, and the
-// may_fail test in tests/test_reliability_bad_input.cpp).
-constexpr bool kPlantNonFinite = false;
+// Plant NaN / Inf / -Inf in the input (see the top).
+constexpr bool kPlantNonFinite = true;
 
 // Equal, with NaN equal to NaN; says where not (to stderr) for the crash report.
 template <class T>
