@@ -6,3 +6,11 @@ const char* conv1d_kernel_isa();
 bool conv1d_isa_supported(const char* isa);
 bool set_conv1d_kernel_isa(const char* isa);  // false (and no change) when unsupported here
 }
+
+namespace xgrad::nn::kernels {
+// How the fast backward-weight kernel sums: dot products along the output length (long outputs,
+// few taps, depthwise) or matrix products over tiles of output x input channels (many taps per
+// output position). `automatic` picks by shape; tests and benchmarks may force either.
+enum class BackwardWeightMethod { automatic, dot_products, matrix_products };
+void set_conv1d_backward_weight_method(BackwardWeightMethod method);
+}

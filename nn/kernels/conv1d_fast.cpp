@@ -14,9 +14,11 @@
 // stride-1 correlation of the (zero-padded) output gradient with the taps k of that residue, over
 // (output channel, tap); no zero insertion, no wasted products.
 //
-// Backward weight is a sum of dot products along the output length, between output-gradient rows
-// and the same packed input phase rows as forward; reduce tiles do rows x taps of them at once.
-// Batch items are split over threads, each with its own partial sum, added at the end.
+// Backward weight has two forms, picked by shape. Dot products along the output length, between
+// output-gradient rows and the same packed input phase rows as forward (reduce tiles do rows x taps
+// of them at once): best for long outputs and few taps. Or, when many taps share each output
+// position, K matrix products dW[:, :, k] = dY . X_k run by the forward's direct tile (see
+// backward_weight_by_products). Batch items are split over threads, each with its own partial sum.
 //
 // Work is split over (batch item, group[, channel chunk]) with parallel_for; packing buffers are
 // thread-local and reused across calls, so steady-state calls allocate nothing.
@@ -342,8 +344,10 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
   });
 }
 
+namespace {
+
 template <class T>
-void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
+void backward_weight_by_dot_products(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
   const Plan plan(g);
   const TileKernels<T>& kernels = tiles<T>();
   const detail::ReduceTile<T>& tile = plan.out_per_group >= kernels.reduce_wide.rows ? kernels.reduce_wide : kernels.reduce_thin;
@@ -388,6 +392,108 @@ void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const
   });
   for (int64_t chunk = 1; chunk < chunks; ++chunk)
     for (int64_t i = 0; i < weight_size; ++i) grad_weight[i] += partials[(chunk - 1) * weight_size + i];
+}
+
+// Backward weight as K matrix products (see the top): dW[:, :, k] = dY (O x L) . X_k (L x C), where
+// row l of X_k is the transposed input at padded position l*stride + k*dilation. The forward's
+// direct tile computes them with m = output channel, j = input channel and the reduction over l:
+// its "weights" are the output gradient packed as [row block][l][row], its "source" the input
+// transposed once per (batch item, group) into rows of padded position (row stride padded so rows
+// do not collide in the L1 sets), its offsets l*stride rows apart. Sums accumulate in [k][o][c]
+// order (whole vectors along c), and are transposed into [o][c][k] at the end.
+// Blocking: a block of `length_block` output positions; per tap k and column tile the source slice
+// (length_block rows x one tile's columns) stays in L1 while every output-channel block passes.
+template <class T>
+void backward_weight_by_products(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
+  const Plan plan(g);
+  const TileKernels<T>& kernels = tiles<T>();
+  const detail::DirectTile<T>& tile = kernels.direct_wide;
+  const int64_t channels = plan.in_per_group, padded_length = g.pad_left + g.in_length + g.pad_right;
+  // Row stride of the transposed input: whole vectors plus one cache line (64 bytes), so that rows
+  // a power of two apart do not all map to the same few L1 sets.
+  const int64_t row_stride = round_up(channels, kernels.vector_width) + 64 / int64_t(sizeof(T));
+  const int64_t weight_size = g.out_channels * plan.taps;
+  const int64_t group_size = plan.out_per_group * plan.taps;  // sums of one group, [k][o][c]
+  const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
+  const int64_t chunks = work >= min_parallel_work ? std::min<int64_t>(get_num_threads(), g.batch) : 1;
+  T* partials = scratch<T>(Slot::partial, chunks * weight_size);
+  const int64_t length_block = std::min<int64_t>(plan.out_length, 512);
+  const int64_t row_blocks = ceil_div(plan.out_per_group, tile.rows);
+
+  parallel_for(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+    // Padded rows plus one tile's width past the end: tail tiles read (and discard) up to tile.cols columns past a row.
+    T* transposed = scratch<T>(Slot::source, padded_length * row_stride + tile.cols);
+    T* packed = scratch<T>(Slot::weights, row_blocks * length_block * tile.rows);
+    int64_t* offsets = scratch<int64_t>(Slot::offsets, length_block);
+    for (int64_t l = 0; l < length_block; ++l) offsets[l] = l * g.stride * row_stride;
+    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+      T* sums = partials + chunk * weight_size;
+      std::fill(sums, sums + weight_size, T(0));
+      std::fill(transposed, transposed + padded_length * row_stride + tile.cols, T(0));  // padding rows and lanes stay zero
+      for (int64_t n = g.batch * chunk / chunks; n < g.batch * (chunk + 1) / chunks; ++n)
+        for (int64_t group = 0; group < g.groups; ++group) {
+          const T* x = input + (n * g.in_channels + group * channels) * g.in_length;
+          for (int64_t c0 = 0; c0 < channels; c0 += 16)  // 16 channels at a time: 16 read streams, whole lines written
+            for (int64_t i = 0; i < g.in_length; ++i) {
+              T* row = transposed + (g.pad_left + i) * row_stride;
+              for (int64_t c = c0; c < std::min(channels, c0 + 16); ++c) row[c] = x[c * g.in_length + i];
+            }
+          const T* gradient = grad_output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
+          T* out = sums + group * group_size;
+          for (int64_t l0 = 0; l0 < plan.out_length; l0 += length_block) {
+            const int64_t block = std::min(length_block, plan.out_length - l0);
+            for (int64_t o = 0; o < round_up(plan.out_per_group, tile.rows); ++o)  // [row block][l][row]
+              for (int64_t l = 0; l < block; ++l)
+                packed[((o / tile.rows) * length_block + l) * tile.rows + o % tile.rows] =
+                    o < plan.out_per_group ? gradient[o * plan.out_length + l0 + l] : T(0);
+            for (int64_t k = 0; k < g.kernel_size; ++k) {
+              const T* source = transposed + (l0 * g.stride + k * g.dilation) * row_stride;
+              for (int64_t c = 0; c < channels; c += tile.cols)
+                for (int64_t o = 0; o < plan.out_per_group; o += tile.rows)
+                  tile.run(source + c, offsets, block, packed + (o / tile.rows) * length_block * tile.rows, nullptr,
+                           static_cast<int>(std::min<int64_t>(tile.rows, plan.out_per_group - o)),
+                           static_cast<int>(std::min<int64_t>(tile.cols, channels - c)), out + (k * plan.out_per_group + o) * channels + c,
+                           channels, 1);
+            }
+          }
+        }
+    }
+  });
+  for (int64_t group = 0; group < g.groups; ++group)
+    for (int64_t o = 0; o < plan.out_per_group; ++o)
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t k = 0; k < g.kernel_size; ++k) {
+          const int64_t at = group * group_size + (k * plan.out_per_group + o) * channels + c;
+          T sum = partials[at];
+          for (int64_t chunk = 1; chunk < chunks; ++chunk) sum += partials[chunk * weight_size + at];
+          grad_weight[(group * plan.out_per_group + o) * plan.taps + c * g.kernel_size + k] = sum;
+        }
+}
+
+std::atomic<BackwardWeightMethod> backward_weight_method{BackwardWeightMethod::automatic};
+
+}  // namespace
+
+void set_conv1d_backward_weight_method(BackwardWeightMethod method) { backward_weight_method.store(method); }
+
+template <class T>
+void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
+  BackwardWeightMethod method = backward_weight_method.load();
+  if (method == BackwardWeightMethod::automatic) {
+    // Matrix products need at least a tile of output channels and half a tile of input channels,
+    // and win when many taps share each output position (wide: 1280 taps over 1024 positions);
+    // dot products win on long outputs with few taps (mid: 192 taps over 4096 positions), where
+    // each pass of a reduce tile runs far and the input is packed once.
+    const Plan plan(g);
+    const auto& tile = tiles<T>().direct_wide;
+    method = plan.out_per_group >= tile.rows && plan.in_per_group >= tile.cols / 2 && 4 * plan.taps >= plan.out_length
+                 ? BackwardWeightMethod::matrix_products
+                 : BackwardWeightMethod::dot_products;
+  }
+  if (method == BackwardWeightMethod::matrix_products)
+    backward_weight_by_products(g, grad_output, input, grad_weight);
+  else
+    backward_weight_by_dot_products(g, grad_output, input, grad_weight);
 }
 
 template <class T>

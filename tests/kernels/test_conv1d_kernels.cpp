@@ -87,6 +87,16 @@ void check_fast_against_reference(const Conv1dGeometry& g, std::mt19937& rng, bo
   check_close(actual_bias, expected_bias, "backward bias");
 }
 
+template <class T>
+void check_backward_weight_against_reference(const Conv1dGeometry& g, std::mt19937& rng) {
+  const auto input = random_values<T>(input_size(g), rng);
+  const auto grad_output = random_values<T>(output_size(g), rng);
+  std::vector<T> expected(static_cast<size_t>(weight_size(g))), actual(expected.size(), T(std::nan("")));
+  kernels::conv1d_backward_weight_reference(g, grad_output.data(), input.data(), expected.data());
+  kernels::conv1d_backward_weight(g, grad_output.data(), input.data(), actual.data());
+  check_close(actual, expected, "backward weight");
+}
+
 // The geometry grid: every group layout x kernel size 1..9 x stride 1..4 x dilation 1..3, with
 // batch, channel counts, padding and output length cycling through awkward values (1, odd, not a
 // multiple of any vector width, pad_left != pad_right, out_length 1 and short tails).
@@ -130,6 +140,9 @@ std::vector<Conv1dGeometry> geometry_grid() {
   grid.push_back({1, 200, 12, 60, 9, 2, 1, 1, 3, 4});
   grid.push_back({2, 12, 200, 60, 9, 2, 1, 1, 3, 4});
   grid.push_back({2, 130, 130, 50, 5, 1, 1, 1, 2, 2});
+  // Matrix-product backward weight: several column and row tiles, a tail of each, several length blocks.
+  grid.push_back({3, 53, 11, 1100, 3, 1, 1, 1, 1, 1});
+  grid.push_back({2, 60, 60, 700, 4, 2, 3, 2, 2, 5});
   return grid;
 }
 
@@ -217,6 +230,15 @@ TEST_CASE_TEMPLATE("fast kernels match the reference over the geometry grid", T,
         INFO("isa " << isa << ", threads " << threads << ", " << describe(g));
         check_fast_against_reference<T>(g, rng, ++index % 2 == 0);
       }
+      // Both backward-weight methods on every geometry, whichever the shape would pick.
+      for (auto method : {kernels::BackwardWeightMethod::dot_products, kernels::BackwardWeightMethod::matrix_products}) {
+        kernels::set_conv1d_backward_weight_method(method);
+        for (const Conv1dGeometry& g : grid) {
+          INFO("isa " << isa << ", threads " << threads << ", backward-weight method " << static_cast<int>(method) << ", " << describe(g));
+          check_backward_weight_against_reference<T>(g, rng);
+        }
+      }
+      kernels::set_conv1d_backward_weight_method(kernels::BackwardWeightMethod::automatic);
     }
   }
   xgrad::set_num_threads(saved_threads);
