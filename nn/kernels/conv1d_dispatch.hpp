@@ -9,8 +9,9 @@ bool set_conv1d_kernel_isa(const char* isa);  // false (and no change) when unsu
 
 namespace xgrad::nn::kernels {
 // How the fast backward-weight kernel sums: dot products along the output length (long outputs,
-// few taps, depthwise) or matrix products over tiles of output x input channels (many taps per
-// output position). `automatic` picks by shape; tests and benchmarks may force either.
-enum class BackwardWeightMethod { automatic, dot_products, matrix_products };
+// few taps, depthwise), or matrix products over tiles of output channels x input channels (many
+// taps per output position) or x kernel taps (long kernels; dilation 1, else it falls back to
+// channel products). `automatic` picks by shape; tests and benchmarks may force any.
+enum class BackwardWeightMethod { automatic, dot_products, channel_products, tap_products };
 void set_conv1d_backward_weight_method(BackwardWeightMethod method);
 }

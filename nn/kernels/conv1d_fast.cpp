@@ -17,7 +17,7 @@
 // Backward weight has two forms, picked by shape. Dot products along the output length, between
 // output-gradient rows and the same packed input phase rows as forward (reduce tiles do rows x taps
 // of them at once): best for long outputs and few taps. Or, when many taps share each output
-// position, K matrix products dW[:, :, k] = dY . X_k run by the forward's direct tile (see
+// position or the kernel is long, matrix products run by the forward's direct tile (see
 // backward_weight_by_products). Batch items are split over threads, each with its own partial sum.
 //
 // Work is split over (batch item, group[, channel chunk]) with parallel_for; packing buffers are
@@ -394,71 +394,90 @@ void backward_weight_by_dot_products(const Conv1dGeometry& g, const T* grad_outp
     for (int64_t i = 0; i < weight_size; ++i) grad_weight[i] += partials[(chunk - 1) * weight_size + i];
 }
 
-// Backward weight as K matrix products (see the top): dW[:, :, k] = dY (O x L) . X_k (L x C), where
-// row l of X_k is the transposed input at padded position l*stride + k*dilation. The forward's
-// direct tile computes them with m = output channel, j = input channel and the reduction over l:
-// its "weights" are the output gradient packed as [row block][l][row], its "source" the input
-// transposed once per (batch item, group) into rows of padded position (row stride padded so rows
-// do not collide in the L1 sets), its offsets l*stride rows apart. Sums accumulate in [k][o][c]
-// order (whole vectors along c), and are transposed into [o][c][k] at the end.
-// Blocking: a block of `length_block` output positions; per tap k and column tile the source slice
-// (length_block rows x one tile's columns) stays in L1 while every output-channel block passes.
+// Backward weight as matrix products on the forward's direct tile: m = output channel, the
+// reduction over output positions l, and the tile's columns j either
+//   - over input channels (many channels, short kernels: wide): K products dW[:, :, k] = dY . X_k,
+//     where row l of X_k is the input transposed once per (batch item, group), at padded position
+//     l*stride + k*dilation (row stride padded so rows a power of two apart do not share L1 sets);
+//     sums accumulate as [k][o][c] (whole vectors along c) and are transposed at the end; or
+//   - over kernel taps (long kernels, dilation 1: the audio front-end's K = 80): per input channel c,
+//     dW[:, c, :] = dY . X_c with row l of X_c the zero-padded input row from l*stride on, so the
+//     tile reads the input in place (no transposition) and sums land in [o][c][k] directly.
+// The tile's "weights" are the output gradient packed as [row block][l][row], its offsets l*stride
+// rows apart. Blocking: `length_block` output positions at a time; per column tile the source slice
+// stays near (L1/L2) while every output-channel block passes over it.
 template <class T>
-void backward_weight_by_products(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
+void backward_weight_by_products(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight, bool over_taps) {
   const Plan plan(g);
   const TileKernels<T>& kernels = tiles<T>();
   const detail::DirectTile<T>& tile = kernels.direct_wide;
   const int64_t channels = plan.in_per_group, padded_length = g.pad_left + g.in_length + g.pad_right;
-  // Row stride of the transposed input: whole vectors plus one cache line (64 bytes), so that rows
-  // a power of two apart do not all map to the same few L1 sets.
-  const int64_t row_stride = round_up(channels, kernels.vector_width) + 64 / int64_t(sizeof(T));
+  // Over channels: transposed rows (padded position, channel), row stride = whole vectors + one cache line.
+  // Over taps: one zero-padded row per channel.
+  const int64_t row_stride = over_taps ? padded_length + tile.cols : round_up(channels, kernels.vector_width) + 64 / int64_t(sizeof(T));
+  const int64_t source_size = over_taps ? channels * row_stride : padded_length * row_stride + tile.cols;
+  const int64_t position_stride = over_taps ? 1 : row_stride;  // distance between padded positions in the source
   const int64_t weight_size = g.out_channels * plan.taps;
-  const int64_t group_size = plan.out_per_group * plan.taps;  // sums of one group, [k][o][c]
+  const int64_t group_size = plan.out_per_group * plan.taps;
   const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
   const int64_t chunks = work >= min_parallel_work ? std::min<int64_t>(get_num_threads(), g.batch) : 1;
-  T* partials = scratch<T>(Slot::partial, chunks * weight_size);
+  // Over taps, chunk 0 sums straight into grad_weight (same layout); otherwise every chunk has its own.
+  T* partials = scratch<T>(Slot::partial, (over_taps ? chunks - 1 : chunks) * weight_size);
   const int64_t length_block = std::min<int64_t>(plan.out_length, 512);
   const int64_t row_blocks = ceil_div(plan.out_per_group, tile.rows);
 
   parallel_for(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-    // Padded rows plus one tile's width past the end: tail tiles read (and discard) up to tile.cols columns past a row.
-    T* transposed = scratch<T>(Slot::source, padded_length * row_stride + tile.cols);
+    T* source = scratch<T>(Slot::source, source_size);
     T* packed = scratch<T>(Slot::weights, row_blocks * length_block * tile.rows);
     int64_t* offsets = scratch<int64_t>(Slot::offsets, length_block);
-    for (int64_t l = 0; l < length_block; ++l) offsets[l] = l * g.stride * row_stride;
+    for (int64_t l = 0; l < length_block; ++l) offsets[l] = l * g.stride * position_stride;
     for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-      T* sums = partials + chunk * weight_size;
+      T* sums = over_taps ? (chunk == 0 ? grad_weight : partials + (chunk - 1) * weight_size) : partials + chunk * weight_size;
       std::fill(sums, sums + weight_size, T(0));
-      std::fill(transposed, transposed + padded_length * row_stride + tile.cols, T(0));  // padding rows and lanes stay zero
+      std::fill(source, source + source_size, T(0));  // padding positions and tail lanes stay zero
       for (int64_t n = g.batch * chunk / chunks; n < g.batch * (chunk + 1) / chunks; ++n)
         for (int64_t group = 0; group < g.groups; ++group) {
           const T* x = input + (n * g.in_channels + group * channels) * g.in_length;
-          for (int64_t c0 = 0; c0 < channels; c0 += 16)  // 16 channels at a time: 16 read streams, whole lines written
-            for (int64_t i = 0; i < g.in_length; ++i) {
-              T* row = transposed + (g.pad_left + i) * row_stride;
-              for (int64_t c = c0; c < std::min(channels, c0 + 16); ++c) row[c] = x[c * g.in_length + i];
-            }
+          if (over_taps) {
+            for (int64_t c = 0; c < channels; ++c)
+              std::memcpy(source + c * row_stride + g.pad_left, x + c * g.in_length, static_cast<size_t>(g.in_length) * sizeof(T));
+          } else {
+            for (int64_t c0 = 0; c0 < channels; c0 += 16)  // 16 channels at a time: 16 read streams, whole lines written
+              for (int64_t i = 0; i < g.in_length; ++i) {
+                T* row = source + (g.pad_left + i) * row_stride;
+                for (int64_t c = c0; c < std::min(channels, c0 + 16); ++c) row[c] = x[c * g.in_length + i];
+              }
+          }
           const T* gradient = grad_output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
           T* out = sums + group * group_size;
           for (int64_t l0 = 0; l0 < plan.out_length; l0 += length_block) {
             const int64_t block = std::min(length_block, plan.out_length - l0);
-            for (int64_t o = 0; o < round_up(plan.out_per_group, tile.rows); ++o)  // [row block][l][row]
+            for (int64_t o = 0; o < row_blocks * tile.rows; ++o)  // [row block][l][row]
               for (int64_t l = 0; l < block; ++l)
                 packed[((o / tile.rows) * length_block + l) * tile.rows + o % tile.rows] =
                     o < plan.out_per_group ? gradient[o * plan.out_length + l0 + l] : T(0);
-            for (int64_t k = 0; k < g.kernel_size; ++k) {
-              const T* source = transposed + (l0 * g.stride + k * g.dilation) * row_stride;
-              for (int64_t c = 0; c < channels; c += tile.cols)
-                for (int64_t o = 0; o < plan.out_per_group; o += tile.rows)
-                  tile.run(source + c, offsets, block, packed + (o / tile.rows) * length_block * tile.rows, nullptr,
+            // One product per (k) over channel columns, or per (c) over tap columns.
+            const int64_t products = over_taps ? channels : g.kernel_size, columns = over_taps ? g.kernel_size : channels;
+            for (int64_t p = 0; p < products; ++p) {
+              const T* first = over_taps ? source + p * row_stride + l0 * g.stride
+                                         : source + (l0 * g.stride + p * g.dilation) * row_stride;
+              for (int64_t j = 0; j < columns; j += tile.cols)
+                for (int64_t o = 0; o < plan.out_per_group; o += tile.rows) {
+                  T* at = over_taps ? out + o * plan.taps + p * g.kernel_size + j : out + (p * plan.out_per_group + o) * channels + j;
+                  tile.run(first + j, offsets, block, packed + (o / tile.rows) * length_block * tile.rows, nullptr,
                            static_cast<int>(std::min<int64_t>(tile.rows, plan.out_per_group - o)),
-                           static_cast<int>(std::min<int64_t>(tile.cols, channels - c)), out + (k * plan.out_per_group + o) * channels + c,
-                           channels, 1);
+                           static_cast<int>(std::min<int64_t>(tile.cols, columns - j)), at, over_taps ? plan.taps : channels, 1);
+                }
             }
           }
         }
     }
   });
+  if (over_taps) {
+    for (int64_t chunk = 1; chunk < chunks; ++chunk)
+      for (int64_t i = 0; i < weight_size; ++i) grad_weight[i] += partials[(chunk - 1) * weight_size + i];
+    return;
+  }
   for (int64_t group = 0; group < g.groups; ++group)
     for (int64_t o = 0; o < plan.out_per_group; ++o)
       for (int64_t c = 0; c < channels; ++c)
@@ -479,21 +498,25 @@ void set_conv1d_backward_weight_method(BackwardWeightMethod method) { backward_w
 template <class T>
 void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
   BackwardWeightMethod method = backward_weight_method.load();
+  const Plan plan(g);
+  const auto& tile = tiles<T>().direct_wide;
   if (method == BackwardWeightMethod::automatic) {
-    // Matrix products need at least a tile of output channels and half a tile of input channels,
-    // and win when many taps share each output position (wide: 1280 taps over 1024 positions);
-    // dot products win on long outputs with few taps (mid: 192 taps over 4096 positions), where
-    // each pass of a reduce tile runs far and the input is packed once.
-    const Plan plan(g);
-    const auto& tile = tiles<T>().direct_wide;
-    method = plan.out_per_group >= tile.rows && plan.in_per_group >= tile.cols / 2 && 4 * plan.taps >= plan.out_length
-                 ? BackwardWeightMethod::matrix_products
-                 : BackwardWeightMethod::dot_products;
+    // Matrix products need at least a tile of output channels, and columns to fill: long kernels
+    // (over taps; audio front-end, K = 80), or many input channels when many taps share each output
+    // position (over channels; wide: 1280 taps over 1024 positions). Dot products win on long
+    // outputs with few taps (mid: 192 taps over 4096 positions) and on depthwise convolutions.
+    if (plan.out_per_group >= tile.rows && g.dilation == 1 && g.kernel_size >= tile.cols)
+      method = BackwardWeightMethod::tap_products;
+    else if (plan.out_per_group >= tile.rows && plan.in_per_group >= tile.cols / 2 && 4 * plan.taps >= plan.out_length)
+      method = BackwardWeightMethod::channel_products;
+    else
+      method = BackwardWeightMethod::dot_products;
   }
-  if (method == BackwardWeightMethod::matrix_products)
-    backward_weight_by_products(g, grad_output, input, grad_weight);
-  else
+  if (method == BackwardWeightMethod::tap_products && g.dilation != 1) method = BackwardWeightMethod::channel_products;
+  if (method == BackwardWeightMethod::dot_products)
     backward_weight_by_dot_products(g, grad_output, input, grad_weight);
+  else
+    backward_weight_by_products(g, grad_output, input, grad_weight, method == BackwardWeightMethod::tap_products);
 }
 
 template <class T>

@@ -143,6 +143,7 @@ std::vector<Conv1dGeometry> geometry_grid() {
   // Matrix-product backward weight: several column and row tiles, a tail of each, several length blocks.
   grid.push_back({3, 53, 11, 1100, 3, 1, 1, 1, 1, 1});
   grid.push_back({2, 60, 60, 700, 4, 2, 3, 2, 2, 5});
+  grid.push_back({3, 2, 9, 900, 37, 3, 1, 1, 5, 2});  // long kernel: tap products, several length blocks
   return grid;
 }
 
@@ -230,8 +231,9 @@ TEST_CASE_TEMPLATE("fast kernels match the reference over the geometry grid", T,
         INFO("isa " << isa << ", threads " << threads << ", " << describe(g));
         check_fast_against_reference<T>(g, rng, ++index % 2 == 0);
       }
-      // Both backward-weight methods on every geometry, whichever the shape would pick.
-      for (auto method : {kernels::BackwardWeightMethod::dot_products, kernels::BackwardWeightMethod::matrix_products}) {
+      // Every backward-weight method on every geometry, whichever the shape would pick.
+      for (auto method : {kernels::BackwardWeightMethod::dot_products, kernels::BackwardWeightMethod::channel_products,
+                          kernels::BackwardWeightMethod::tap_products}) {
         kernels::set_conv1d_backward_weight_method(method);
         for (const Conv1dGeometry& g : grid) {
           INFO("isa " << isa << ", threads " << threads << ", backward-weight method " << static_cast<int>(method) << ", " << describe(g));
