@@ -197,14 +197,21 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t beg
     fn(0, n);
     return;
   }
-  const int64_t chunk_count = std::min<int64_t>(get_num_threads(), n / grain);
-  if (chunk_count <= 1 || inside_parallel_region) {
+  const int threads_wanted = get_num_threads();
+  if (threads_wanted <= 1 || inside_parallel_region) {
+    fn(0, n);
+    return;
+  }
+  // Up to 4 chunks per thread, claimed dynamically: on a shared machine one core is often slowed
+  // by other work, and with one chunk per thread the whole call would wait for it.
+  const int64_t chunk_count = std::min<int64_t>(int64_t{4} * threads_wanted, n / grain);
+  if (chunk_count <= 1) {
     fn(0, n);
     return;
   }
   ThreadPool& threads = pool();
-  if (threads.num_threads() != get_num_threads()) threads.resize(get_num_threads());
-  if (!threads.try_run(n, std::min<int64_t>(chunk_count, threads.num_threads()), fn)) fn(0, n);
+  if (threads.num_threads() != threads_wanted) threads.resize(threads_wanted);
+  if (!threads.try_run(n, chunk_count, fn)) fn(0, n);
 }
 
 }  // namespace xgrad

@@ -99,6 +99,10 @@ U* scratch(Slot slot, int64_t count) {
   return buffer.data();
 }
 
+// Numbers kernel calls, so that weights a thread packed are reused across the jobs it runs within
+// one call (jobs are claimed dynamically, several per thread) and never across calls.
+std::atomic<uint64_t> call_counter{0};
+
 // Work below this many multiply-adds is not worth waking the pool for.
 constexpr int64_t min_parallel_work = 1 << 17;
 
@@ -206,24 +210,27 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
   const int64_t chunk_channels = channels_per_chunk(
       int64_t(sizeof(T)) * (g.kernel_size * tile.rows + g.stride * (tile.cols + plan.max_shift + 16)), plan.in_per_group);
 
+  const uint64_t call = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.in_per_group * g.stride * row_length);
     int64_t* offsets = scratch<int64_t>(Slot::offsets, plan.taps);
     phase_offsets(g, plan.in_per_group, row_length, offsets);
     T* packed_weights = scratch<T>(Slot::weights, round_up(plan.out_per_group, tile.rows) * plan.taps);
-    int64_t packed_group = -1;
+    thread_local uint64_t packed_call = 0;
+    thread_local int64_t packed_key = -1;
     for (int64_t job = job_begin; job < job_end; ++job) {
       const int64_t chunk = job % chunks, group = job / chunks % g.groups, n = job / chunks / g.groups;
       int64_t row_begin, row_end;
       row_chunk(plan.out_per_group, tile.rows, chunks, chunk, row_begin, row_end);
       if (row_begin >= row_end) continue;
       pack_phase_rows(g, input + (n * g.in_channels + group * plan.in_per_group) * g.in_length, plan.in_per_group, row_length, source);
-      if (group != packed_group) {  // weights as [row block][tap][row]
+      if (packed_call != call || packed_key != group * chunks + chunk) {  // weights as [row block][tap][row]
+        packed_call = call;
+        packed_key = group * chunks + chunk;
         for (int64_t o = row_begin; o < round_up(row_end, tile.rows); ++o)
           for (int64_t t = 0; t < plan.taps; ++t)
             packed_weights[((o / tile.rows) * plan.taps + t) * tile.rows + o % tile.rows] =
                 o < row_end ? weight[(group * plan.out_per_group + o) * plan.taps + t] : T(0);
-        packed_group = chunks == 1 ? group : -1;
       }
       T* out = output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
       T init[16] = {};
@@ -287,18 +294,21 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
             o * row_length + left_zeros + floor_div(r - residue_taps[r * g.kernel_size + i] * g.dilation, g.stride);
   }
 
+  const uint64_t call = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.out_per_group * row_length);
     // Weights as [residue][row block][t][row], repacked only when the (group, chunk) changes.
     T* packed_weights = scratch<T>(Slot::weights, g.stride * padded_rows * max_taps);
-    int64_t packed_key = -1;
+    thread_local uint64_t packed_call = 0;
+    thread_local int64_t packed_key = -1;
     const T init[16] = {};
     for (int64_t job = job_begin; job < job_end; ++job) {
       const int64_t chunk = job % chunks, group = job / chunks % g.groups, n = job / chunks / g.groups;
       int64_t row_begin, row_end;
       row_chunk(plan.in_per_group, tile.rows, chunks, chunk, row_begin, row_end);
       if (row_begin >= row_end) continue;
-      if (group * chunks + chunk != packed_key) {
+      if (packed_call != call || packed_key != group * chunks + chunk) {
+        packed_call = call;
         packed_key = group * chunks + chunk;
         for (int64_t r = 0; r < g.stride; ++r)
           for (int64_t o = 0; o < plan.out_per_group; ++o)
