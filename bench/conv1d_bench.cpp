@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "core/parallel.hpp"
 #include "nn/kernels/conv1d_dispatch.hpp"
 #include "nn/kernels/conv1d_kernels.hpp"
@@ -25,16 +26,6 @@
 #endif
 
 double measure_fma_peak_gflops(const char** isa);
-
-namespace {
-void print_load_average(const char* when) {
-  if (FILE* file = std::fopen("/proc/loadavg", "r")) {
-    char text[128] = {};
-    if (std::fgets(text, sizeof text, file)) std::printf("load average %s: %s", when, text);
-    std::fclose(file);
-  }
-}
-}  // namespace
 
 namespace {
 
@@ -63,30 +54,10 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
-// Times the functions alternately (a, b, a, b, ...) until both have min_seconds of samples and
-// at least 7 each; returns median milliseconds per function.
+// Median wall milliseconds of each function, run alternately (bench_support.hpp).
 std::vector<double> alternate_medians(const std::vector<std::function<void()>>& functions, double min_seconds) {
-  std::vector<std::vector<double>> samples(functions.size());
-  for (const auto& f : functions) f();  // warm up: caches, thread pools, workspaces
-  double total = 0;
-  while (total < min_seconds * double(functions.size()) || samples[0].size() < 7) {
-    for (size_t i = 0; i < functions.size(); ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      functions[i]();
-      const double elapsed = seconds_since(start);
-      samples[i].push_back(elapsed * 1e3);
-      total += elapsed;
-    }
-    if (samples[0].size() >= 2000) break;
-  }
   std::vector<double> medians;
-  for (auto& s : samples) medians.push_back(median(s));
+  for (const xgrad::bench::Timing& timing : xgrad::bench::alternate_medians(functions, min_seconds)) medians.push_back(timing.wall_ms);
   return medians;
 }
 
@@ -103,7 +74,7 @@ double triad_gbps() {
     });
     if (pass > 0) seconds.push_back(seconds_since(start));
   }
-  return 3.0 * double(n) * sizeof(float) / median(seconds) * 1e-9;
+  return 3.0 * double(n) * sizeof(float) / xgrad::bench::median(seconds) * 1e-9;
 }
 
 double max_relative_error(const float* actual, const float* expected, int64_t count) {
@@ -125,7 +96,7 @@ int main(int argc, char** argv) {
   const double peak = measure_fma_peak_gflops(&peak_isa);
   std::printf("xgrad kernels: %s; measured single-core fp32 FMA peak (%s): %.1f GFLOP/s\n\n", kernels::conv1d_kernel_isa(), peak_isa,
               peak);
-  print_load_average("before");
+  xgrad::bench::print_load_average("before");
   std::printf("\n");
 #ifdef XGRAD_BENCH_WITH_TORCH
   std::printf("| shape | threads | torch fwd ms | xgrad fwd ms | fwd ratio | torch fwd+bwd ms | xgrad fwd+bwd ms | fwd+bwd ratio "
@@ -248,16 +219,11 @@ int main(int argc, char** argv) {
   std::printf("\nGeometric mean of LibTorch/xgrad time ratios (> 1: xgrad faster):\n");
   for (int threads : {1, 2}) {
     if (forward_ratios[threads].empty()) continue;
-    auto geomean = [](const std::vector<double>& v) {
-      double log_sum = 0;
-      for (double r : v) log_sum += std::log(r);
-      return std::exp(log_sum / double(v.size()));
-    };
     std::printf("  %d thread%s: forward %.2f, forward+backward %.2f\n", threads, threads > 1 ? "s" : "",
-                geomean(forward_ratios[threads]), geomean(training_ratios[threads]));
+                xgrad::bench::geomean(forward_ratios[threads]), xgrad::bench::geomean(training_ratios[threads]));
   }
   std::printf("Results %s LibTorch's.\n", all_agree ? "agree with" : "DO NOT agree with");
 #endif
-  print_load_average("after");
+  xgrad::bench::print_load_average("after");
   return all_agree ? 0 : 1;
 }
