@@ -58,8 +58,18 @@ void Conv1d::reset() {
     }
     return register_parameter(name, tensor);
   };
-  weight = install("weight", empty(weight_shape, tensor_options));
-  bias = install("bias", options_.bias ? empty({out_channels_}, tensor_options) : Tensor());
+  // Valid options can still ask for more memory than there is (say kernel_size = 2^40): say which
+  // module and which parameter, rather than only the allocator's "empty: ...".
+  auto allocate = [&](const char* name, const Shape& shape) {
+    try {
+      return empty(shape, tensor_options);
+    } catch (const Error& e) {
+      fail("Conv1d({}, {}, kernel_size={}): cannot allocate its {} of shape {}: {}", in_channels_, out_channels_,
+           functional::detail::tuple_string(kernel_size_option_.values), name, shape, e.what());
+    }
+  };
+  weight = install("weight", allocate("weight", weight_shape));
+  bias = install("bias", options_.bias ? allocate("bias", {out_channels_}) : Tensor());
   reset_parameters();
 }
 

@@ -225,8 +225,10 @@ TEST_CASE("reliability: absurd sizes are clear errors, never overflow or a crash
       {"pad1d reflect by an absurd amount", [] { (void)F::pad1d(zeros({1, 4}), kHuge, kHuge, "reflect"); }, "pad1d"},
       {"pad1d circular by an absurd amount", [] { (void)F::pad1d(zeros({1, 4}), kHuge, kHuge, "circular"); }, "pad1d"},
       {"pad1d replicate by an absurd amount", [] { (void)F::pad1d(zeros({1, 4}), kHuge, kHuge, "replicate"); }, "pad"},
-      // TODO(conv1d): the message names `empty` (the weight allocation), not Conv1d's kernel_size.
-      {"Conv1d kernel_size 2^62", [] { nn::Conv1d(1, 1, kHuge); }, "more than this build allows"},
+      {"Conv1d kernel_size 2^62", [] { nn::Conv1d(1, 1, kHuge); },
+       "Conv1d(1, 1, kernel_size=4611686018427387904): cannot allocate its weight of shape [1, 1, 4611686018427387904]"},
+      {"Conv1d kernel_size 2^40 (representable, too big for memory)", [] { nn::Conv1d(1, 1, std::int64_t{1} << 40); },
+       "Conv1d(1, 1, kernel_size=1099511627776): cannot allocate its weight"},
       {"Conv1d padding 2^62", [] { (void)nn::Conv1d(1, 1, 3, {.padding = kHuge})(zeros({1, 1, 4})); }, "onv1d"},
       {"conv1d padding 2^62", [] { (void)F::conv1d(zeros({1, 1, 4}), ones({1, 1, 3}), Tensor(), {.padding = kHuge}); }, "conv1d"},
       {"conv1d dilation 2^62", [] { (void)F::conv1d(zeros({1, 1, 4}), ones({1, 1, 3}), Tensor(), {.dilation = kHuge}); }, "conv1d"},
