@@ -9,7 +9,8 @@
 // (output channels x output positions) then sweep the output in column blocks whose packed input
 // fits in L2, output-channel blocks innermost so each weight block stays in L1 across a column block.
 //
-// Backward input is the same tile run in the other direction: for each residue r of the padded
+// Backward input is the same tile run in the other direction (the output gradient packed per block
+// of input positions, as forward packs its input): for each residue r of the padded
 // input position modulo stride, input position j*stride + r - pad_left receives tap k from output
 // position j + (r - k*dilation)/stride whenever that division is exact. So per residue it is a
 // stride-1 correlation of the (zero-padded) output gradient with the taps k of that residue, over
@@ -272,17 +273,19 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
   // Output-gradient rows, zero-padded so that every tile reads in bounds: position j + shift of a
   // residue's tap (shift in [-(K-1)*dilation/stride, 0]) is at index j + shift + left_zeros.
   const int64_t left_zeros = ceil_div((g.kernel_size - 1) * g.dilation, g.stride);
-  // A row holds the whole output gradient (out_length values; with a large
-  // pad_right that is more than the input spans) plus the zeros the tiles read past it.
-  const int64_t row_length =
-      left_zeros + std::max(plan.out_length, (g.pad_left + g.in_length) / g.stride) + tile.cols + 2;
+  // Input positions j (per residue) are done in blocks of `block_length`; each block packs the
+  // output-gradient positions it reads, [jb - left_zeros, jb + block_length + tile.cols + 2), into
+  // short rows (zero outside the output), so a tile's rows lie a block apart, not a whole length.
+  const int64_t block_tiles = tiles_per_block(plan.out_per_group * int64_t(sizeof(T)), tile.cols,
+                                              ceil_div(ceil_div(g.in_length, g.stride), tile.cols));
+  const int64_t block_length = block_tiles * tile.cols;
+  const int64_t row_length = left_zeros + block_length + tile.cols + 2;
+  const int64_t j_limit = floor_div(g.pad_left + g.in_length - 1, g.stride) + 1;  // past the last j of any residue
   const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
   const int64_t chunks = channel_chunks(g.batch * g.groups, plan.in_per_group, tile.rows, work);
   const int64_t jobs = g.batch * g.groups * chunks;
   const int64_t max_taps = plan.out_per_group * g.kernel_size;
   const int64_t padded_rows = round_up(plan.in_per_group, tile.rows);
-  const int64_t block_tiles = tiles_per_block(plan.out_per_group * int64_t(sizeof(T)), tile.cols,
-                                              ceil_div(ceil_div(g.in_length, g.stride), tile.cols));
   const int64_t chunk_channels = channels_per_chunk(
       int64_t(sizeof(T)) * (ceil_div(g.kernel_size, g.stride) * tile.rows + tile.cols + left_zeros + 16), plan.out_per_group);
 
@@ -331,35 +334,37 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
                     c < row_end ? w[c * g.kernel_size] : T(0);
             }
       }
-      for (int64_t o = 0; o < plan.out_per_group; ++o) {
-        T* row = source + o * row_length;
-        std::fill(row, row + left_zeros, T(0));
-        std::memcpy(row + left_zeros, grad_output + (n * g.out_channels + group * plan.out_per_group + o) * plan.out_length,
-                    static_cast<size_t>(plan.out_length) * sizeof(T));
-        std::fill(row + left_zeros + plan.out_length, row + row_length, T(0));
-      }
       T* out = grad_input + (n * g.in_channels + group * plan.in_per_group) * g.in_length;
-      for (int64_t r = 0; r < g.stride; ++r) {
-        // Padded input positions j*stride + r that are real inputs: pad_left <= j*stride + r < pad_left + in_length.
-        const int64_t j_begin = ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride);
-        const int64_t j_end = floor_div(g.pad_left + g.in_length - 1 - r, g.stride) + 1;
-        if (j_begin >= j_end) continue;
-        const int64_t tap_count = tap_counts[r];
-        const int64_t column_tiles = ceil_div(j_end - j_begin, tile.cols);
-        for (int64_t first_tile = 0; first_tile < column_tiles; first_tile += block_tiles)
+      const T* gradient = grad_output + (n * g.out_channels + group * plan.out_per_group) * plan.out_length;
+      for (int64_t jb = 0; jb < j_limit; jb += block_length) {
+        // Row index i holds output-gradient position jb - left_zeros + i.
+        const int64_t first = std::clamp<int64_t>(left_zeros - jb, 0, row_length);
+        const int64_t last = std::clamp<int64_t>(plan.out_length - jb + left_zeros, first, row_length);
+        for (int64_t o = 0; o < plan.out_per_group; ++o) {
+          T* row = source + o * row_length;
+          std::fill(row, row + first, T(0));
+          if (last > first)
+            std::memcpy(row + first, gradient + o * plan.out_length + jb - left_zeros + first, static_cast<size_t>(last - first) * sizeof(T));
+          std::fill(row + last, row + row_length, T(0));
+        }
+        for (int64_t r = 0; r < g.stride; ++r) {
+          // Padded input positions j*stride + r that are real inputs: pad_left <= j*stride + r < pad_left + in_length.
+          const int64_t j_begin = std::max(jb, ceil_div(std::max<int64_t>(g.pad_left - r, 0), g.stride));
+          const int64_t j_end = std::min(jb + block_length, floor_div(g.pad_left + g.in_length - 1 - r, g.stride) + 1);
+          if (j_begin >= j_end) continue;
+          const int64_t tap_count = tap_counts[r];
           for (int64_t o = 0; o < plan.out_per_group; o += chunk_channels) {
             const int64_t first_tap = o * tap_count, chunk_taps = std::min(chunk_channels, plan.out_per_group - o) * tap_count;
             for (int64_t c = row_begin; c < row_end; c += tile.rows) {
               const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - c));
               const T* block_weights = packed_weights + ((r * padded_rows + c) * max_taps + first_tap * tile.rows);
-              for (int64_t column_tile = first_tile; column_tile < std::min(column_tiles, first_tile + block_tiles); ++column_tile) {
-                const int64_t j = j_begin + column_tile * tile.cols;
-                tile.run(source + j, offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
+              for (int64_t j = j_begin; j < j_end; j += tile.cols)
+                tile.run(source + (j - jb), offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
                          static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
                          g.in_length, g.stride);
-              }
             }
           }
+        }
       }
     }
   });
