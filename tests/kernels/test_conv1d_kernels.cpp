@@ -144,6 +144,10 @@ std::vector<Conv1dGeometry> geometry_grid() {
   grid.push_back({3, 53, 11, 1100, 3, 1, 1, 1, 1, 1});
   grid.push_back({2, 60, 60, 700, 4, 2, 3, 2, 2, 5});
   grid.push_back({3, 2, 9, 900, 37, 3, 1, 1, 5, 2});  // long kernel: tap products, several length blocks
+  // Many input channels: the forward packs its input in several column blocks (11 here).
+  grid.push_back({1, 256, 8, 2000, 3, 1, 1, 1, 1, 1});
+  // Many output channels, stride 3, dilation 2: backward input packs several blocks of positions.
+  grid.push_back({1, 16, 256, 3000, 5, 3, 2, 1, 4, 3});
   return grid;
 }
 
