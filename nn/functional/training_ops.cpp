@@ -600,9 +600,17 @@ Tensor dropout(const Tensor& input, double p, bool training) {
 
 namespace {
 
-// The layout of a reduction along `dim`: outer x extent x inner.
+// The layout of a reduction along `dim`: outer x extent x inner. A lane is the `extent` elements
+// base + k * inner (k < extent) that one softmax normalizes together.
 struct Lanes {
   std::int64_t outer = 1, extent = 1, inner = 1;
+
+  // Calls f(base) for every lane.
+  template <class F>
+  void for_each(F f) const {
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t i = 0; i < inner; ++i) f(o * extent * inner + i);
+  }
 };
 
 Lanes lanes_along(const Tensor& t, std::int64_t dim, const char* op) {
@@ -615,6 +623,23 @@ Lanes lanes_along(const Tensor& t, std::int64_t dim, const char* op) {
   return lanes;
 }
 
+// The shift that keeps exp(x - shift) finite along a lane: its largest element, or 0 when that is
+// +-Inf (Inf - Inf would be NaN); a NaN stays NaN, so that it spreads through the lane as in PyTorch.
+template <class T>
+T lane_shift(const T* x, std::int64_t base, const Lanes& s) {
+  T max = -std::numeric_limits<T>::infinity();
+  for (std::int64_t k = 0; k < s.extent; ++k) max = std::max(max, x[base + k * s.inner]);
+  return std::isfinite(max) || std::isnan(max) ? max : T(0);
+}
+
+// sum_k a[base + k * inner] * b[...] in double (b = nullptr: sum of a).
+template <class T>
+double lane_sum(const T* a, const T* b, std::int64_t base, const Lanes& s) {
+  double sum = 0;
+  for (std::int64_t k = 0; k < s.extent; ++k) sum += b ? a[base + k * s.inner] * b[base + k * s.inner] : a[base + k * s.inner];
+  return sum;
+}
+
 }  // namespace
 
 Tensor log_softmax(const Tensor& input, std::int64_t dim) {
@@ -625,18 +650,13 @@ Tensor log_softmax(const Tensor& input, std::int64_t dim) {
     using T = decltype(zero);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
-    for (std::int64_t o = 0; o < s.outer; ++o) {
-      for (std::int64_t i = 0; i < s.inner; ++i) {
-        const std::int64_t base = o * s.extent * s.inner + i;
-        T max = -std::numeric_limits<T>::infinity();
-        for (std::int64_t k = 0; k < s.extent; ++k) max = std::max(max, x[base + k * s.inner]);
-        if (!std::isfinite(max)) max = std::isnan(max) ? max : T(0);
-        double sum = 0;
-        for (std::int64_t k = 0; k < s.extent; ++k) sum += std::exp(static_cast<double>(x[base + k * s.inner] - max));
-        const T shift = max + static_cast<T>(std::log(sum));
-        for (std::int64_t k = 0; k < s.extent; ++k) y[base + k * s.inner] = x[base + k * s.inner] - shift;
-      }
-    }
+    s.for_each([&](std::int64_t base) {
+      const T max = lane_shift(x, base, s);
+      double sum = 0;
+      for (std::int64_t k = 0; k < s.extent; ++k) sum += std::exp(static_cast<double>(x[base + k * s.inner] - max));
+      const T shift = max + static_cast<T>(std::log(sum));
+      for (std::int64_t k = 0; k < s.extent; ++k) y[base + k * s.inner] = x[base + k * s.inner] - shift;
+    });
   });
   return record("LogSoftmaxBackward", out, {input}, [y = out.detach(), s](const Tensor& g, const NeedsGrad&) {
     // y = x - logsumexp(x):  dx_k = g_k - softmax_k sum_j g_j
@@ -646,18 +666,10 @@ Tensor log_softmax(const Tensor& input, std::int64_t dim) {
       const T* gv = g.data_ptr<T>();
       const T* yv = y.data_ptr<T>();
       T* gi = grad.data_ptr<T>();
-      for (std::int64_t o = 0; o < s.outer; ++o) {
-        for (std::int64_t i = 0; i < s.inner; ++i) {
-          const std::int64_t base = o * s.extent * s.inner + i;
-          double sum = 0;
-          for (std::int64_t k = 0; k < s.extent; ++k) sum += gv[base + k * s.inner];
-          const T total = static_cast<T>(sum);
-          for (std::int64_t k = 0; k < s.extent; ++k) {
-            const std::int64_t at = base + k * s.inner;
-            gi[at] = gv[at] - std::exp(yv[at]) * total;
-          }
-        }
-      }
+      s.for_each([&](std::int64_t base) {
+        const T total = static_cast<T>(lane_sum<T>(gv, nullptr, base, s));
+        for (std::int64_t k = 0, at = base; k < s.extent; ++k, at += s.inner) gi[at] = gv[at] - std::exp(yv[at]) * total;
+      });
     });
     return std::vector<Tensor>{grad};
   });
@@ -671,22 +683,13 @@ Tensor softmax(const Tensor& input, std::int64_t dim) {
     using T = decltype(zero);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
-    for (std::int64_t o = 0; o < s.outer; ++o) {
-      for (std::int64_t i = 0; i < s.inner; ++i) {
-        const std::int64_t base = o * s.extent * s.inner + i;
-        T max = -std::numeric_limits<T>::infinity();
-        for (std::int64_t k = 0; k < s.extent; ++k) max = std::max(max, x[base + k * s.inner]);
-        if (!std::isfinite(max)) max = std::isnan(max) ? max : T(0);
-        double sum = 0;
-        for (std::int64_t k = 0; k < s.extent; ++k) {
-          const T e = std::exp(x[base + k * s.inner] - max);
-          y[base + k * s.inner] = e;
-          sum += e;
-        }
-        const T inv = static_cast<T>(1.0 / sum);
-        for (std::int64_t k = 0; k < s.extent; ++k) y[base + k * s.inner] *= inv;
-      }
-    }
+    s.for_each([&](std::int64_t base) {
+      const T max = lane_shift(x, base, s);
+      double sum = 0;
+      for (std::int64_t k = 0, at = base; k < s.extent; ++k, at += s.inner) sum += (y[at] = std::exp(x[at] - max));
+      const T inv = static_cast<T>(1.0 / sum);
+      for (std::int64_t k = 0, at = base; k < s.extent; ++k, at += s.inner) y[at] *= inv;
+    });
   });
   return record("SoftmaxBackward", out, {input}, [y = out.detach(), s](const Tensor& g, const NeedsGrad&) {
     // y = softmax(x):  dx_k = y_k (g_k - sum_j g_j y_j)
@@ -696,18 +699,10 @@ Tensor softmax(const Tensor& input, std::int64_t dim) {
       const T* gv = g.data_ptr<T>();
       const T* yv = y.data_ptr<T>();
       T* gi = grad.data_ptr<T>();
-      for (std::int64_t o = 0; o < s.outer; ++o) {
-        for (std::int64_t i = 0; i < s.inner; ++i) {
-          const std::int64_t base = o * s.extent * s.inner + i;
-          double dot = 0;
-          for (std::int64_t k = 0; k < s.extent; ++k) dot += gv[base + k * s.inner] * yv[base + k * s.inner];
-          const T d = static_cast<T>(dot);
-          for (std::int64_t k = 0; k < s.extent; ++k) {
-            const std::int64_t at = base + k * s.inner;
-            gi[at] = yv[at] * (gv[at] - d);
-          }
-        }
-      }
+      s.for_each([&](std::int64_t base) {
+        const T d = static_cast<T>(lane_sum(gv, yv, base, s));
+        for (std::int64_t k = 0, at = base; k < s.extent; ++k, at += s.inner) gi[at] = yv[at] * (gv[at] - d);
+      });
     });
     return std::vector<Tensor>{grad};
   });
