@@ -1,5 +1,6 @@
 #pragma once
-// Timing helpers shared by the benchmarks: medians, alternated runs, CPU time, load average.
+// Shared by the benchmarks: the Conv1d shapes, and timing helpers (medians, alternated
+// runs, CPU time, load average).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -10,8 +11,29 @@
 #include <vector>
 
 #include "core/parallel.hpp"
+#include "nn/kernels/conv1d_kernels.hpp"
 
 namespace xgrad::bench {
+
+// One benchmark shape: (N, C_in -> C_out, L, kernel, stride, padding, dilation, groups).
+struct Shape {
+  const char* name;
+  int64_t batch, in_channels, out_channels, length, kernel, stride, padding, dilation, groups;
+  nn::kernels::Conv1dGeometry geometry() const {
+    return {batch, in_channels, out_channels, length, kernel, stride, dilation, groups, padding, padding};
+  }
+  int64_t out_length() const { return geometry().out_length(); }
+};
+
+inline constexpr Shape shapes[] = {
+    {"seed", 20, 16, 33, 50, 3, 2, 0, 1, 1},
+    {"latency", 1, 32, 32, 128, 3, 1, 1, 1, 1},
+    {"audio front-end", 16, 1, 32, 8000, 80, 4, 0, 1, 1},
+    {"mid", 32, 64, 64, 4096, 3, 1, 1, 1, 1},
+    {"wide", 8, 256, 256, 1024, 5, 1, 2, 1, 1},
+    {"depthwise", 8, 256, 256, 4096, 9, 1, 4, 1, 256},
+    {"dilated grouped", 8, 128, 128, 2048, 3, 1, 4, 4, 4},
+};
 
 inline double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());

@@ -32,23 +32,8 @@ namespace {
 using xgrad::nn::kernels::Conv1dGeometry;
 namespace kernels = xgrad::nn::kernels;
 
-struct Shape {
-  const char* name;
-  int64_t batch, in_channels, out_channels, length, kernel, stride, padding, dilation, groups;
-  Conv1dGeometry geometry() const {
-    return {batch, in_channels, out_channels, length, kernel, stride, dilation, groups, padding, padding};
-  }
-};
-
-const Shape shapes[] = {
-    {"seed", 20, 16, 33, 50, 3, 2, 0, 1, 1},
-    {"latency", 1, 32, 32, 128, 3, 1, 1, 1, 1},
-    {"audio front-end", 16, 1, 32, 8000, 80, 4, 0, 1, 1},
-    {"mid", 32, 64, 64, 4096, 3, 1, 1, 1, 1},
-    {"wide", 8, 256, 256, 1024, 5, 1, 2, 1, 1},
-    {"depthwise", 8, 256, 256, 4096, 9, 1, 4, 1, 256},
-    {"dilated grouped", 8, 128, 128, 2048, 3, 1, 4, 4, 4},
-};
+using xgrad::bench::Shape;
+using xgrad::bench::shapes;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

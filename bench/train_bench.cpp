@@ -46,21 +46,8 @@ using xgrad::bench::Timing;
 namespace nn = xgrad::nn;
 using xgrad::Tensor;
 
-struct Shape {
-  const char* name;
-  int64_t batch, in_channels, out_channels, length, kernel, stride, padding, dilation, groups;
-  int64_t out_length() const { return (length + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1; }
-};
-
-const Shape shapes[] = {
-    {"seed", 20, 16, 33, 50, 3, 2, 0, 1, 1},
-    {"latency", 1, 32, 32, 128, 3, 1, 1, 1, 1},
-    {"audio front-end", 16, 1, 32, 8000, 80, 4, 0, 1, 1},
-    {"mid", 32, 64, 64, 4096, 3, 1, 1, 1, 1},
-    {"wide", 8, 256, 256, 1024, 5, 1, 2, 1, 1},
-    {"depthwise", 8, 256, 256, 4096, 9, 1, 4, 1, 256},
-    {"dilated grouped", 8, 128, 128, 2048, 3, 1, 4, 4, 4},
-};
+using xgrad::bench::Shape;
+using xgrad::bench::shapes;
 
 struct Options {
   std::string part = "all", filter, only, threads = "12";
