@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (preset `fuzz`: clang-14, ASan + UBSan) and fuzzes
-# each for N seconds (default 60) on a scratch copy of its committed seed corpus
+# each for N seconds (default 60; as many targets at once as there are cores) on a scratch copy of its committed seed corpus
 # (tests/fuzz/corpus/<name>/ is never modified). Fails on any crash, hang,
 # leak, uncaught non-xgrad exception or sanitizer report; the reproducer is left
 # in build/fuzz/artifacts/<name>/.
@@ -28,19 +28,31 @@ fi
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-failed=()
-for name in "${targets[@]}"; do
-  binary=build/fuzz/tests/fuzz/fuzz_$name
-  [[ -x "$binary" ]] || { echo "fuzz.sh: no target $binary" >&2; exit 2; }
-  work=build/fuzz/corpus/$name            # scratch corpus: seeds + what this run finds
-  artifacts=build/fuzz/artifacts/$name
+# Each fuzzer is one process on one core: run as many targets at once as there are cores.
+fuzz_one() {
+  local name=$1 binary=build/fuzz/tests/fuzz/fuzz_$1
+  local work=build/fuzz/corpus/$name            # scratch corpus: seeds + what this run finds
+  local artifacts=build/fuzz/artifacts/$name
   rm -rf "$work" && mkdir -p "$work" "$artifacts"
   cp tests/fuzz/corpus/"$name"/* "$work"/
-  dict=()
+  local dict=()
   [[ -f tests/fuzz/$name.dict ]] && dict=(-dict=tests/fuzz/$name.dict)
   echo "fuzz.sh: fuzzing $name for ${seconds} s ($(ls "$work" | wc -l) seeds)"
-  if ! "$binary" "$work" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-       -max_len=4096 -print_final_stats=1 -artifact_prefix="$artifacts/" >"build/fuzz/$name.log" 2>&1; then
+  "$binary" "$work" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len=4096 -print_final_stats=1 -artifact_prefix="$artifacts/" >"build/fuzz/$name.log" 2>&1
+}
+for name in "${targets[@]}"; do
+  [[ -x build/fuzz/tests/fuzz/fuzz_$name ]] || { echo "fuzz.sh: no target build/fuzz/tests/fuzz/fuzz_$name" >&2; exit 2; }
+done
+declare -A pids
+for name in "${targets[@]}"; do
+  while [[ $(jobs -rp | wc -l) -ge $(nproc) ]]; do wait -n || true; done
+  fuzz_one "$name" &
+  pids[$name]=$!
+done
+failed=()
+for name in "${targets[@]}"; do
+  if ! wait "${pids[$name]}"; then
     echo "fuzz.sh: $name FAILED; last lines of build/fuzz/$name.log:" >&2
     tail -n 40 "build/fuzz/$name.log" >&2
     failed+=("$name")
