@@ -10,23 +10,14 @@
 #include "core/random.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/functional.hpp"
+#include "support/testing.hpp"
 
 using namespace xgrad;
 
 namespace {
 
-// The message of the xgrad::Error that fn throws ("<no error>" when it throws none).
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using xgrad::testing::contains;
+using xgrad::testing::error_of;
 
 #define CHECK_ERROR_CONTAINS(expression, part)               \
   do {                                                       \

@@ -11,23 +11,18 @@
 #include "core/random.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/init.hpp"
+#include "support/testing.hpp"
 
 using namespace xgrad;
 
 namespace {
 
+using xgrad::testing::contains;
+using xgrad::testing::error_of;
+
 std::vector<double> values(const Tensor& t) {
   const Tensor d = t.detach().to(kFloat64);
   return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
-}
-
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 // Checks that `draws` look like U(-bound, bound): inside the bound, extremes near

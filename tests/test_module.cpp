@@ -12,20 +12,15 @@
 #include "core/ops.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/module.hpp"
+#include "support/testing.hpp"
 
 using namespace xgrad;
 
 namespace {
 
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using xgrad::testing::contains;
+using xgrad::testing::error_of;
+
 
 std::vector<std::string> names_of(const std::vector<std::pair<std::string, Tensor>>& named) {
   std::vector<std::string> names;

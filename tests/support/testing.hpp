@@ -19,6 +19,7 @@
 
 #include "autograd/gradcheck.hpp"
 #include "core/creation.hpp"
+#include "core/error.hpp"
 #include "core/io.hpp"
 #include "core/ops.hpp"
 #include "core/tensor.hpp"
@@ -143,6 +144,19 @@ struct OpCase {
   std::vector<Shape> shapes;                              // one per input
   Domain domain = {};                                     // where every input is drawn from
 };
+
+// The message of the xgrad::Error that fn throws ("<no error>" when it throws none).
+template <class F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace xgrad::testing
 
