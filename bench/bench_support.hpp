@@ -65,29 +65,57 @@ struct Timing {
   double wall_ms, cpu_ms;  // medians per call
 };
 
-// Times the functions alternately (a, b, a, b, ...) until each has min_seconds of samples and at
-// least 7 of them; returns each one's median wall and process-CPU milliseconds. With more than one
-// thread, an untimed 10 ms pause follows every call that took over 2 ms: LibTorch's OpenMP workers
-// spin for a few milliseconds after each parallel region (libgomp's default GOMP_SPINCOUNT) and
-// would take the second core from whichever library runs next. Short calls get no pause (both
-// libraries' pools would fall asleep, and each call would pay for waking them).
+// Sleeps until no thread of this process is spinning: 5 ms slices until one costs the process
+// under 0.5 ms of CPU time (at most 200 ms). LibTorch's OpenMP workers spin for ~25 ms after each
+// parallel region here (libgomp's default GOMP_SPINCOUNT); xgrad's workers spin ~40 us.
+inline void wait_for_idle_threads() {
+  for (int slice = 0; slice < 40; ++slice) {
+    const double start = process_cpu_seconds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (process_cpu_seconds() - start < 0.5e-3) return;
+  }
+}
+
+// Times the functions alternately until each has min_seconds of samples and at least 7 of them;
+// returns each one's median wall and process-CPU milliseconds per call.
+// At 1 thread the functions alternate call by call (a, b, a, b, ...). With more threads they take
+// turns. A turn runs one function back to back: untimed for its first 3 ms (at least one call),
+// then timed for at least 5 ms; then it waits, untimed, until no thread spins
+// (wait_for_idle_threads). Without the wait, LibTorch's spinning OpenMP workers would hold the
+// second core through xgrad's next calls; without the untimed start, each turn would be timed
+// while the idle cores clock back up (a 0.15 ms call takes ~0.3 ms for the first ~2 ms of a turn
+// here). So each library is timed as in a training loop: its own pool warm, the cores busy, and
+// the other library's threads asleep.
 inline std::vector<Timing> alternate_medians(const std::vector<std::function<void()>>& functions, double min_seconds) {
   const size_t count = functions.size();
-  const bool pause = xgrad::get_num_threads() > 1;
-  const size_t max_samples = pause ? 300 : 2000;
+  const bool turns = xgrad::get_num_threads() > 1;
+  const double warm_seconds = turns ? 3e-3 : 0, turn_seconds = turns ? 5e-3 : 0;
+  const size_t max_samples = 2000;
   std::vector<std::vector<double>> wall(count), cpu(count);
   for (const auto& f : functions) f(), f();  // warm up: caches, pools, allocators
+  auto seconds_since = [](std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   double total = 0;
   while (total < min_seconds * double(count) || wall[0].size() < 7) {
     for (size_t i = 0; i < count; ++i) {
-      const double cpu_start = process_cpu_seconds();
-      const auto start = std::chrono::steady_clock::now();
-      functions[i]();
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      cpu[i].push_back((process_cpu_seconds() - cpu_start) * 1e3);
-      wall[i].push_back(elapsed * 1e3);
-      total += elapsed;
-      if (pause && elapsed > 2e-3) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (turns) {
+        const auto warm_start = std::chrono::steady_clock::now();
+        do functions[i]();
+        while (seconds_since(warm_start) < warm_seconds);
+      }
+      double turn = 0;
+      do {
+        const double cpu_start = process_cpu_seconds();
+        const auto start = std::chrono::steady_clock::now();
+        functions[i]();
+        const double elapsed = seconds_since(start);
+        cpu[i].push_back((process_cpu_seconds() - cpu_start) * 1e3);
+        wall[i].push_back(elapsed * 1e3);
+        turn += elapsed;
+      } while (turn < turn_seconds && wall[i].size() < max_samples);
+      total += turn;
+      if (turns) wait_for_idle_threads();
     }
     if (wall[0].size() >= max_samples) break;
   }
