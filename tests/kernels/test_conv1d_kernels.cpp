@@ -144,6 +144,8 @@ std::vector<Conv1dGeometry> geometry_grid() {
   grid.push_back({3, 53, 11, 1100, 3, 1, 1, 1, 1, 1});
   grid.push_back({2, 60, 60, 700, 4, 2, 3, 2, 2, 5});
   grid.push_back({3, 2, 9, 900, 37, 3, 1, 1, 5, 2});  // long kernel: tap products, several length blocks
+  // A long output: dot products over two length blocks (4096 and a tail of 406).
+  grid.push_back({2, 3, 5, 4503, 3, 1, 1, 1, 1, 0});
   // Many input channels: the forward packs its input in several column blocks (11 here).
   grid.push_back({1, 256, 8, 2000, 3, 1, 1, 1, 1, 1});
   // Many output channels, stride 3, dilation 2: backward input packs several blocks of positions.
