@@ -39,10 +39,15 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Median wall milliseconds of each function, run alternately (bench_support.hpp).
-std::vector<double> alternate_medians(const std::vector<std::function<void()>>& functions, double min_seconds) {
+// Median wall milliseconds of each function, run alternately (bench_support.hpp); the fastest
+// call of each into `best` when given.
+std::vector<double> alternate_medians(const std::vector<std::function<void()>>& functions, double min_seconds,
+                                      std::vector<double>* best = nullptr) {
   std::vector<double> medians;
-  for (const xgrad::bench::Timing& timing : xgrad::bench::alternate_medians(functions, min_seconds)) medians.push_back(timing.wall_ms);
+  for (const xgrad::bench::Timing& timing : xgrad::bench::alternate_medians(functions, min_seconds)) {
+    medians.push_back(timing.wall_ms);
+    if (best) best->push_back(timing.best_wall_ms);
+  }
   return medians;
 }
 
@@ -85,11 +90,12 @@ int main(int argc, char** argv) {
   std::printf("\n");
 #ifdef XGRAD_BENCH_WITH_TORCH
   std::printf("| shape | threads | torch fwd ms | xgrad fwd ms | fwd ratio | torch fwd+bwd ms | xgrad fwd+bwd ms | fwd+bwd ratio "
-              "| xgrad fwd GFLOP/s | fwd %% peak | xgrad fwd+bwd GFLOP/s | fwd+bwd %% peak |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "| xgrad fwd GFLOP/s | fwd %% peak | fwd %% peak, best call | xgrad fwd+bwd GFLOP/s | fwd+bwd %% peak |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 #else
-  std::printf("| shape | threads | xgrad fwd ms | xgrad fwd+bwd ms | fwd GFLOP/s | fwd %% peak | fwd+bwd GFLOP/s | fwd+bwd %% peak |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf("| shape | threads | xgrad fwd ms | xgrad fwd+bwd ms | fwd GFLOP/s | fwd %% peak | fwd %% peak, best call | fwd+bwd GFLOP/s "
+              "| fwd+bwd %% peak |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
 #endif
   std::vector<double> forward_ratios[3], training_ratios[3];
   bool all_agree = true;
@@ -141,7 +147,8 @@ int main(int argc, char** argv) {
         std::tie(dx, dw, db) = at::convolution_backward(dy, x, w, at::IntArrayRef{g.out_channels}, {shape.stride}, {shape.padding},
                                                         {shape.dilation}, false, {0}, shape.groups, {true, true, true});
       };
-      const auto forward_ms = alternate_medians({torch_forward, xgrad_forward}, min_seconds);
+      std::vector<double> forward_best;
+      const auto forward_ms = alternate_medians({torch_forward, xgrad_forward}, min_seconds, &forward_best);
       const auto training_ms = alternate_medians({torch_training, xgrad_training}, min_seconds);
       if (breakdown) {  // each backward kernel alone: where the forward+backward time goes
         auto torch_backward = [&](std::array<bool, 3> mask) {
@@ -176,15 +183,18 @@ int main(int argc, char** argv) {
       const double forward_ratio = forward_ms[0] / forward_ms[1], training_ratio = training_ms[0] / training_ms[1];
       forward_ratios[threads].push_back(forward_ratio);
       training_ratios[threads].push_back(training_ratio);
-      std::printf("| %s | %d | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | %.1f | %.0f%% | %.1f | %.0f%% |\n", shape.name, threads, forward_ms[0],
-                  forward_ms[1], forward_ratio, training_ms[0], training_ms[1], training_ratio, flops / forward_ms[1] * 1e-6,
-                  100 * flops / forward_ms[1] * 1e-6 / (peak * threads), training_flops / training_ms[1] * 1e-6,
+      std::printf("| %s | %d | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | %.1f | %.0f%% | %.0f%% | %.1f | %.0f%% |\n", shape.name, threads,
+                  forward_ms[0], forward_ms[1], forward_ratio, training_ms[0], training_ms[1], training_ratio, flops / forward_ms[1] * 1e-6,
+                  100 * flops / forward_ms[1] * 1e-6 / (peak * threads), 100 * flops / forward_best[1] * 1e-6 / (peak * threads),
+                  training_flops / training_ms[1] * 1e-6,
                   100 * training_flops / training_ms[1] * 1e-6 / (peak * threads));
 #else
-      const auto forward_ms = alternate_medians({xgrad_forward}, min_seconds);
+      std::vector<double> forward_best;
+      const auto forward_ms = alternate_medians({xgrad_forward}, min_seconds, &forward_best);
       const auto training_ms = alternate_medians({xgrad_training}, min_seconds);
-      std::printf("| %s | %d | %.3f | %.3f | %.1f | %.0f%% | %.1f | %.0f%% |\n", shape.name, threads, forward_ms[0], training_ms[0],
+      std::printf("| %s | %d | %.3f | %.3f | %.1f | %.0f%% | %.0f%% | %.1f | %.0f%% |\n", shape.name, threads, forward_ms[0], training_ms[0],
                   flops / forward_ms[0] * 1e-6, 100 * flops / forward_ms[0] * 1e-6 / (peak * threads),
+                  100 * flops / forward_best[0] * 1e-6 / (peak * threads),
                   training_flops / training_ms[0] * 1e-6, 100 * training_flops / training_ms[0] * 1e-6 / (peak * threads));
 #endif
       if (g.groups == g.in_channels) {  // memory-bound: report the traffic against the measured bandwidth
