@@ -490,16 +490,22 @@ void backward_weight_by_products(const Conv1dGeometry& g, const T* grad_output, 
               const int64_t valid_end = std::clamp<int64_t>(g.in_length - first_input, valid_begin, rows);
               for (int64_t r = 0; r < rows; ++r)
                 if (r < valid_begin || r >= valid_end) std::fill(source + r * row_stride, source + r * row_stride + channels, T(0));
-              for (int64_t c0 = 0; c0 < channels; c0 += 16)  // 16 channels at a time: 16 read streams, whole lines written
-                for (int64_t r = valid_begin; r < valid_end; ++r) {
-                  T* row = source + r * row_stride;
-                  for (int64_t c = c0; c < std::min(channels, c0 + 16); ++c) row[c] = x[c * g.in_length + first_input + r];
-                }
+              // Along each input row: one read stream (several rows at once, in_length apart, could
+              // share one L1 set), writes to the block's lines, which stay in L1 across channels.
+              for (int64_t c = 0; c < channels; ++c) {
+                const T* in = x + c * g.in_length + first_input;
+                for (int64_t r = valid_begin; r < valid_end; ++r) source[r * row_stride + c] = in[r];
+              }
             }
-            for (int64_t o = 0; o < row_blocks * tile.rows; ++o)  // [row block][l][row]
+            for (int64_t o0 = 0; o0 < row_blocks * tile.rows; o0 += tile.rows) {  // [row block][l][row]
+              // A row block's rows read side by side (several misses in flight), written in order.
+              const T* rows[16];
+              for (int m = 0; m < tile.rows; ++m)
+                rows[m] = o0 + m < plan.out_per_group ? gradient + (o0 + m) * plan.out_length + l0 : nullptr;
+              T* out_block = packed + (o0 / tile.rows) * length_block * tile.rows;
               for (int64_t l = 0; l < block; ++l)
-                packed[((o / tile.rows) * length_block + l) * tile.rows + o % tile.rows] =
-                    o < plan.out_per_group ? gradient[o * plan.out_length + l0 + l] : T(0);
+                for (int m = 0; m < tile.rows; ++m) out_block[l * tile.rows + m] = rows[m] ? rows[m][l] : T(0);
+            }
             // One product per (k) over channel columns, or per (c) over tap columns.
             const int64_t products = over_taps ? channels : g.kernel_size, columns = over_taps ? g.kernel_size : channels;
             for (int64_t p = 0; p < products; ++p) {
