@@ -3,8 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <memory>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "core/creation.hpp"
 #include "core/ops.hpp"
@@ -15,7 +18,9 @@
 #include "nn/dropout.hpp"
 #include "nn/linear.hpp"
 #include "nn/loss.hpp"
+#include "nn/functional/training_ops.hpp"
 #include "nn/pooling.hpp"
+#include "support/testing.hpp"
 
 using namespace xgrad;
 using std::make_shared;
@@ -167,4 +172,90 @@ TEST_CASE("pooling: output lengths and argument errors") {
   CHECK_THROWS_WITH_AS(nn::MaxPool1d(5)(randn({1, 1, 3})), doctest::Contains("too short"), Error);
   CHECK_THROWS_WITH_AS(nn::MaxPool1d(2)(randn({5})), doctest::Contains("expected a 2-D (C, L) or 3-D (N, C, L) input"),
                        Error);
+}
+
+namespace {
+
+// PyTorch's max_pool1d window: the first largest element, or the window's last NaN; -1 if empty.
+std::int64_t reference_max_position(const std::vector<double>& row, std::int64_t start, std::int64_t kernel,
+                                    std::int64_t dilation) {
+  std::int64_t best = -1;
+  for (std::int64_t j = 0; j < kernel; ++j) {
+    const std::int64_t pos = start + j * dilation;
+    if (pos < 0 || pos >= static_cast<std::int64_t>(row.size())) continue;
+    if (best < 0 || row[pos] > row[best] || std::isnan(row[pos])) best = pos;
+  }
+  return best;
+}
+
+bool same_value(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+}  // namespace
+
+TEST_CASE("max_pool1d: NaN and infinities pick the element PyTorch picks") {
+  // Windows of MaxPool1d(4) and what PyTorch 1.13 returns (value, index), from /usr/bin/python3
+  // torch.nn.functional.max_pool1d(x, 4, return_indices=True).
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> windows = {1, nan, 2, nan, nan, 5, nan, 1, inf, -inf, 1, 2, -inf, -inf, -inf, -inf, 0.0, -0.0, 0.0, 1};
+  const std::vector<double> expected_value = {nan, nan, inf, -inf, 1};
+  const std::vector<std::int64_t> expected_index = {3, 6, 8, 12, 19};
+  for (Dtype dtype : {kFloat32, kFloat64}) {
+    CAPTURE(dtype);
+    Tensor x = reshape(testing::from_values(windows, false, dtype), {1, 1, 20}).detach().requires_grad_(true);
+    Tensor y = nn::MaxPool1d(4)(x);
+    y.sum().backward();
+    const std::vector<double> value = testing::values(y), grad = testing::values(x.grad());
+    for (std::size_t o = 0; o < expected_value.size(); ++o) {
+      CAPTURE(o);
+      CHECK(same_value(value[o], expected_value[o]));
+      for (std::int64_t i = 0; i < 4; ++i) CHECK(grad[4 * o + i] == (4 * std::int64_t(o) + i == expected_index[o] ? 1.0 : 0.0));
+    }
+  }
+}
+
+TEST_CASE("max_pool1d: long rows with planted NaN and infinities match the reference on every path") {
+  // Kernel 2, 3 and 4 with their default stride run windows inside the row a block at a time
+  // (vectorized); others, padding, dilation and ceil_mode's last windows go one at a time.
+  struct Case {
+    std::int64_t kernel, stride, padding, dilation;
+    bool ceil_mode;
+  };
+  const Case cases[] = {{2, 2, 0, 1, false}, {3, 3, 1, 1, true}, {4, 4, 0, 1, false}, {4, 4, 2, 1, true},
+                        {5, 5, 0, 1, false}, {4, 2, 1, 1, false}, {3, 3, 1, 2, true}};
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> uniform(-1, 1);
+  std::uniform_int_distribution<int> pick(0, 99);
+  const double special[] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+                            -std::numeric_limits<double>::infinity(), 0.0};
+  for (const Case& c : cases)
+    for (Dtype dtype : {kFloat32, kFloat64}) {
+      CAPTURE(c.kernel);
+      CAPTURE(c.stride);
+      CAPTURE(c.padding);
+      CAPTURE(c.dilation);
+      CAPTURE(dtype);
+      const std::int64_t rows = 3, length = 1203;  // > 256 windows per row, and a ragged end
+      std::vector<double> data(static_cast<std::size_t>(rows * length));
+      for (double& v : data) v = pick(rng) < 3 ? special[pick(rng) % 4] : std::round(uniform(rng) * 8) / 8;  // ties too
+      Tensor x = reshape(testing::from_values(data, false, dtype), {1, rows, length}).detach().requires_grad_(true);
+      Tensor y = nn::functional::max_pool1d(
+          x, c.kernel, {.stride = c.stride, .padding = c.padding, .dilation = c.dilation, .ceil_mode = c.ceil_mode});
+      y.sum().backward();
+      const std::vector<double> value = testing::values(y), grad = testing::values(x.grad());
+      const std::int64_t out_length = y.size(2);
+      std::vector<double> expected_grad(data.size(), 0.0);
+      int mismatches = 0;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const std::vector<double> row(data.begin() + r * length, data.begin() + (r + 1) * length);
+        for (std::int64_t o = 0; o < out_length; ++o) {
+          const std::int64_t best = reference_max_position(row, o * c.stride - c.padding, c.kernel, c.dilation);
+          REQUIRE(best >= 0);
+          const double expected = dtype == kFloat32 ? double(float(row[best])) : row[best];
+          mismatches += !same_value(value[r * out_length + o], expected);
+          expected_grad[r * length + best] += 1.0;
+        }
+      }
+      CHECK(mismatches == 0);
+      CHECK(grad == expected_grad);
+    }
 }

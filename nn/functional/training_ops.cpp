@@ -223,6 +223,47 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
 
 // ---------------------------------------------------------------- pooling
 
+namespace {
+
+// Windows i < count of max_pool1d with stride == kernel == K and no padding or bound inside them,
+// starting at xs (position `first` of the row): the maximum (the first of equal ones) and where it is.
+// Branch-free over windows, so the compiler vectorizes across them (this file is compiled with
+// -fno-trapping-math, which lets it if-convert the float compares). Returns false if a window may
+// hold a NaN (its sum is NaN: a NaN, or +Inf with -Inf), and the caller redoes them one by one.
+template <int K, class T>
+bool max_windows(const T* xs, std::int64_t count, std::int32_t first, T* y, std::int32_t* idx) {
+  int nan = 0;
+  for (std::int64_t i = 0; i < count; ++i) {
+    T best = xs[i * K], sum = best;
+    std::int32_t arg = 0;
+    for (int k = 1; k < K; ++k) {
+      const T v = xs[i * K + k];
+      sum += v;
+      const bool greater = v > best;
+      best = greater ? v : best;
+      arg = greater ? k : arg;
+    }
+    y[i] = best;
+    idx[i] = first + static_cast<std::int32_t>(i) * K + arg;
+    nan |= sum != sum;
+  }
+  return nan == 0;
+}
+
+// max_windows for the kernel sizes it is compiled for (MaxPool1d(k) with its default stride k);
+// null for others.
+template <class T>
+auto max_windows_for(std::int64_t kernel) -> bool (*)(const T*, std::int64_t, std::int32_t, T*, std::int32_t*) {
+  switch (kernel) {
+    case 2: return max_windows<2, T>;
+    case 3: return max_windows<3, T>;
+    case 4: return max_windows<4, T>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
 Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOptions options) {
   const std::int64_t stride = options.stride.value_or(kernel_size);
   const std::int64_t padding = options.padding, dilation = options.dilation;
@@ -246,10 +287,18 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
     T* y = out.data_ptr<T>();
     std::int32_t* idx = argmax.get();
     const std::int64_t L = p.length;
+    // Windows [first_inside, end_inside) lie inside the row; with stride == kernel (and no
+    // dilation) they go through max_windows, a block at a time.
+    const auto windows = dilation == 1 && stride == kernel_size ? max_windows_for<T>(kernel_size) : nullptr;
+    const std::int64_t first_inside = std::min(out_length, (padding + stride - 1) / stride);
+    const std::int64_t last_start = L - kernel_size + padding;  // of an inside window, before / stride
+    const std::int64_t end_inside =
+        last_start < 0 ? first_inside : std::clamp<std::int64_t>(last_start / stride + 1, first_inside, out_length);
     parallel_for(p.rows, rows_grain(L), [&](std::int64_t row_begin, std::int64_t row_end) {
     for (std::int64_t r = row_begin; r < row_end; ++r) {
       const T* x = in + r * L;
-      for (std::int64_t o = 0; o < out_length; ++o) {
+      // Window o, one at a time, NaN-aware.
+      auto window = [&](std::int64_t o) {
         const std::int64_t start = o * stride - padding;
         std::int64_t best = -1;
         T best_value = -std::numeric_limits<T>::infinity();
@@ -269,16 +318,15 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
           if (!has_nan) {
             y[r * out_length + o] = fast_value;
             idx[r * out_length + o] = static_cast<std::int32_t>(fast_best);
-            continue;
+            return;
           }
           best = start;
           best_value = x[start];
           for (std::int64_t pos = start + 1; pos < start + kernel_size; ++pos) {
             const T v = x[pos];
-            if (v > best_value || std::isnan(v)) {
+            if (v > best_value || std::isnan(v)) {  // as PyTorch: the window's last NaN wins
               best_value = v;
               best = pos;
-              if (std::isnan(v)) break;
             }
           }
         } else {
@@ -289,13 +337,24 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
             if (best < 0 || v > best_value || std::isnan(v)) {
               best_value = v;
               best = pos;
-              if (std::isnan(v)) break;
             }
           }
         }
         y[r * out_length + o] = best_value;
         idx[r * out_length + o] = static_cast<std::int32_t>(best);
+      };
+      std::int64_t o = 0;
+      if (windows) {
+        for (; o < first_inside; ++o) window(o);
+        constexpr std::int64_t block = 256;
+        while (o < end_inside) {
+          const std::int64_t count = std::min(block, end_inside - o), start = o * stride - padding;
+          if (!windows(x + start, count, static_cast<std::int32_t>(start), y + r * out_length + o, idx + r * out_length + o))
+            for (std::int64_t j = o; j < o + count; ++j) window(j);
+          o += count;
+        }
       }
+      for (; o < out_length; ++o) window(o);
     }
     });
   });

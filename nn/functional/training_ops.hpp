@@ -24,7 +24,8 @@ struct MaxPool1dOptions {
 };
 // input: (N, C, L) or (C, L)  ->  (N, C, L_out) or (C, L_out) with
 // L_out = floor_or_ceil((L + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1.
-// The gradient goes to the (first) largest element of each window; NaN wins.
+// The gradient goes to the (first) largest element of each window; NaN wins (the window's last
+// NaN, as PyTorch).
 Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOptions options = {});
 
 struct AvgPool1dOptions {
