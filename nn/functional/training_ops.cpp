@@ -225,7 +225,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
 
 namespace {
 
-// Windows i < count of max_pool1d with stride == kernel == K and no padding or bound inside them,
+// Windows i < count of max_pool1d with stride == kernel == K, each wholly inside the row, the first
 // starting at xs (position `first` of the row): the maximum (the first of equal ones) and where it is.
 // Branch-free over windows, so the compiler vectorizes across them (this file is compiled with
 // -fno-trapping-math, which lets it if-convert the float compares). Returns false if a window may
