@@ -91,6 +91,10 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Floor division for a possibly negative numerator (b > 0).
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+// Elements of T per 64-byte cache line: the step of software prefetches.
+template <class T>
+constexpr int64_t line_elements = 64 / int64_t(sizeof(T));
+
 // Thread-local scratch buffers, grown on demand and never shrunk. Slots keep separate uses apart.
 enum class Slot { source, weights, offsets, partial, residue_taps, zeros, count };
 template <class U>
@@ -217,7 +221,7 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
   const int64_t pack_tiles = block_tiles;
   const int64_t row_length = pack_tiles * tile.cols + plan.max_shift;
 
-  constexpr int64_t line = 64 / int64_t(sizeof(T));
+  constexpr int64_t line = line_elements<T>;
   const uint64_t call = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.in_per_group * g.stride * row_length);
@@ -318,7 +322,7 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
             o * row_length + left_zeros + floor_div(r - residue_taps[r * g.kernel_size + i] * g.dilation, g.stride);
   }
 
-  constexpr int64_t line = 64 / int64_t(sizeof(T));
+  constexpr int64_t line = line_elements<T>;
   const uint64_t call = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
   parallel_for(jobs, work >= min_parallel_work ? 1 : jobs, [&](int64_t job_begin, int64_t job_end) {
     T* source = scratch<T>(Slot::source, plan.out_per_group * row_length);
@@ -479,7 +483,7 @@ void backward_weight_by_products(const Conv1dGeometry& g, const T* grad_output, 
   const int64_t block_positions = (length_block - 1) * g.stride + (g.kernel_size - 1) * g.dilation + 1;
   const int64_t source_size = over_taps ? channels * row_stride : block_positions * row_stride + tile.cols;
 
-  constexpr int64_t line = 64 / int64_t(sizeof(T));  // elements per cache line, for prefetches
+  constexpr int64_t line = line_elements<T>;
   parallel_for(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
     T* source = scratch<T>(Slot::source, source_size);
     T* packed = scratch<T>(Slot::weights, row_blocks * length_block * tile.rows);
