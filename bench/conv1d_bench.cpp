@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <xsimd/memory/xsimd_aligned_allocator.hpp>
+
 #include "bench/bench_support.hpp"
 #include "core/parallel.hpp"
 #include "nn/kernels/conv1d_dispatch.hpp"
@@ -115,13 +117,15 @@ int main(int argc, char** argv) {
       const int64_t output_size = g.batch * g.out_channels * out_length;
       std::mt19937 rng(42);
       std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+      // 64-byte aligned, as xgrad's and LibTorch's tensors are.
+      using Buffer = std::vector<float, xsimd::aligned_allocator<float, 64>>;
       auto random = [&](int64_t n) {
-        std::vector<float> v(static_cast<size_t>(n));
+        Buffer v(static_cast<size_t>(n));
         for (float& x : v) x = uniform(rng);
         return v;
       };
       const auto input = random(input_size), weight = random(weight_size), bias = random(g.out_channels), grad_output = random(output_size);
-      std::vector<float> output(output_size), grad_input(input_size), grad_weight(weight_size), grad_bias(g.out_channels);
+      Buffer output(output_size), grad_input(input_size), grad_weight(weight_size), grad_bias(g.out_channels);
 
       auto xgrad_forward = [&] { kernels::conv1d_forward(g, input.data(), weight.data(), bias.data(), output.data()); };
       auto xgrad_training = [&] {
@@ -133,7 +137,7 @@ int main(int argc, char** argv) {
       const double flops = 2.0 * double(output_size) * double(g.in_channels / g.groups * g.kernel_size);
       const double training_flops = 3 * flops + double(output_size);
 #ifdef XGRAD_BENCH_WITH_TORCH
-      auto blob = [](const std::vector<float>& v, at::IntArrayRef sizes) {
+      auto blob = [](const Buffer& v, at::IntArrayRef sizes) {
         return at::from_blob(const_cast<float*>(v.data()), sizes, at::kFloat).clone();
       };
       const at::Tensor x = blob(input, {g.batch, g.in_channels, g.in_length});

@@ -1,4 +1,6 @@
 #pragma once
+#include <cstdint>
+
 // Which instruction set the fast Conv1d kernels use. They pick the best one the CPU supports at
 // first use; tests and benchmarks may force another ("avx512", "avx2" or "generic").
 namespace xgrad::nn::kernels {
@@ -14,4 +16,12 @@ namespace xgrad::nn::kernels {
 // channel products). `automatic` picks by shape; tests and benchmarks may force any.
 enum class BackwardWeightMethod { automatic, dot_products, channel_products, tap_products };
 void set_conv1d_backward_weight_method(BackwardWeightMethod method);
+}
+
+namespace xgrad::nn::kernels {
+// Outputs of at least this many bytes that one-row tiles write (depthwise forward, and backward
+// input at stride 1) are stored past the caches, with non-temporal stores: too big to stay cached
+// for their next reader, and a normal store first reads every line it writes. Default 16 MiB;
+// tests set 0 to stream every such output. Returns the previous threshold.
+int64_t set_conv1d_streaming_bytes(int64_t bytes);
 }

@@ -95,6 +95,20 @@ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1)
 template <class T>
 constexpr int64_t line_elements = 64 / int64_t(sizeof(T));
 
+// Outputs at least this big are written past the caches (DirectTile::run_streaming; see
+// set_conv1d_streaming_bytes). Only one-row tiles stream: their rows are whole cache lines, while
+// the wide tile's rows of 24 floats leave lines half written (A/B, mid forward: 13% slower).
+std::atomic<int64_t> streaming_output_bytes{int64_t(16) << 20};
+template <class T>
+int64_t output_bytes(int64_t elements) { return elements * int64_t(sizeof(T)); }
+
+// Makes this thread's non-temporal stores visible before the threads that read them go on.
+inline void fence_streaming_stores() {
+#if defined(__x86_64__)
+  __builtin_ia32_sfence();
+#endif
+}
+
 // Thread-local scratch buffers, grown on demand and never shrunk. Slots keep separate uses apart.
 enum class Slot { source, weights, offsets, partial, residue_taps, zeros, count };
 template <class U>
@@ -220,6 +234,7 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
   // (Same-process A/B against packing whole rows, 1 thread: mid 44 vs 52 ms, wide 68 vs 77 ms.)
   const int64_t pack_tiles = block_tiles;
   const int64_t row_length = pack_tiles * tile.cols + plan.max_shift;
+  const bool streaming = tile.run_streaming && output_bytes<T>(g.batch * g.out_channels * plan.out_length) >= streaming_output_bytes.load();
 
   constexpr int64_t line = line_elements<T>;
   const uint64_t call = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -268,14 +283,16 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
                 if (next_x && c == 0 && o == row_begin)  // the next job's input, paced with this job's tiles
                   for (int64_t i = l * g.stride; i < std::min(g.in_length, (l + tile.cols) * g.stride); i += line)
                     __builtin_prefetch(next_x + i);
-                tile.run(source + (l - j0), offsets + c * g.kernel_size, chunk_taps, block_weights, c == 0 ? init : nullptr, rows,
-                         static_cast<int>(std::min<int64_t>(tile.cols, plan.out_length - l)), out + o * plan.out_length + l,
-                         plan.out_length, 1);
+                (streaming && c + chunk_channels >= plan.in_per_group ? tile.run_streaming : tile.run)(
+                    source + (l - j0), offsets + c * g.kernel_size, chunk_taps, block_weights, c == 0 ? init : nullptr, rows,
+                    static_cast<int>(std::min<int64_t>(tile.cols, plan.out_length - l)), out + o * plan.out_length + l,
+                    plan.out_length, 1);
               }
             }
           }
       }
     }
+    if (streaming) fence_streaming_stores();
   });
 }
 
@@ -302,6 +319,8 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
   const int64_t padded_rows = round_up(plan.in_per_group, tile.rows);
   const int64_t chunk_channels = channels_per_chunk(
       int64_t(sizeof(T)) * (ceil_div(g.kernel_size, g.stride) * tile.rows + tile.cols + left_zeros + 16), plan.out_per_group);
+  // (At stride > 1 a tile's columns are scattered stride apart: nothing to stream.)
+  const bool streaming = tile.run_streaming && g.stride == 1 && output_bytes<T>(g.batch * g.in_channels * g.in_length) >= streaming_output_bytes.load();
 
   // Per residue r: the kernel taps reaching it, and the offset of each reduction index
   // t = (output channel o, residue tap i), o-major so that channel chunks are contiguous.
@@ -377,7 +396,8 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
               for (int64_t j = j_begin; j < j_end; j += tile.cols) {
                 if (next_gradient && r == 0 && o == 0 && c == row_begin)  // the next job's, paced with these tiles
                   for (int64_t i = j; i < std::min(plan.out_length, j + tile.cols); i += line) __builtin_prefetch(next_gradient + i);
-                tile.run(source + (j - jb), offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
+                (streaming && o + chunk_channels >= plan.out_per_group ? tile.run_streaming : tile.run)(
+                    source + (j - jb), offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
                          static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
                          g.in_length, g.stride);
               }
@@ -386,6 +406,7 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
         }
       }
     }
+    if (streaming) fence_streaming_stores();
   });
 }
 
@@ -572,6 +593,8 @@ std::atomic<BackwardWeightMethod> backward_weight_method{BackwardWeightMethod::a
 }  // namespace
 
 void set_conv1d_backward_weight_method(BackwardWeightMethod method) { backward_weight_method.store(method); }
+
+int64_t set_conv1d_streaming_bytes(int64_t bytes) { return streaming_output_bytes.exchange(bytes); }
 
 template <class T>
 void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {

@@ -19,6 +19,10 @@ struct DirectTile {
   int rows, cols;
   void (*run)(const T* source, const int64_t* offsets, int64_t taps, const T* weights, const T* init, int valid_rows,
               int valid_cols, T* out, int64_t out_row_stride, int64_t out_column_stride);
+  // The same, but whole tile rows that start on a vector boundary are stored past the caches
+  // (non-temporal), for outputs far bigger than the caches and not read again soon. The caller
+  // fences (sfence) before other threads read them.
+  decltype(run) run_streaming;
 };
 
 // One rows x taps block of dot products along the output length (the weight gradient):

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <xsimd/memory/xsimd_aligned_allocator.hpp>
+
 #include "core/parallel.hpp"
 #include "nn/kernels/conv1d_dispatch.hpp"
 #include "nn/kernels/conv1d_kernels.hpp"
@@ -40,8 +42,8 @@ std::string describe(const Conv1dGeometry& g) {
 
 // |actual - expected| <= tolerance * max(1, max |expected|): the sums differ only in rounding order,
 // whose error scales with the size of the terms, not of each (possibly cancelled) result.
-template <class T>
-void check_close(const std::vector<T>& actual, const std::vector<T>& expected, const char* what) {
+template <class Values, class T>
+void check_close(const Values& actual, const std::vector<T>& expected, const char* what) {
   const double tolerance = sizeof(T) == 4 ? 1e-5 : 1e-12;
   double scale = 1.0;
   for (T e : expected) scale = std::max(scale, std::abs(static_cast<double>(e)));
@@ -153,6 +155,35 @@ std::vector<Conv1dGeometry> geometry_grid() {
   return grid;
 }
 
+// 64-byte aligned storage, as xgrad's tensors have (non-temporal stores need vector-aligned rows).
+template <class T>
+using AlignedVector = std::vector<T, xsimd::aligned_allocator<T, 64>>;
+
+// Forward and backward input into aligned outputs, starting `offset` elements past an aligned
+// address (0: rows whose length is a multiple of the vector start aligned and are streamed; 1:
+// none is), against the reference.
+template <class T>
+void check_streamed_against_reference(const Conv1dGeometry& g, std::mt19937& rng, int64_t offset) {
+  const auto input = random_values<T>(input_size(g), rng);
+  const auto weight = random_values<T>(weight_size(g), rng);
+  const auto bias = random_values<T>(g.out_channels, rng);
+  const auto grad_output = random_values<T>(output_size(g), rng);
+  const T poison = std::nan("");
+  std::vector<T> expected(static_cast<size_t>(output_size(g)));
+  AlignedVector<T> actual(expected.size() + 1, poison);
+  kernels::conv1d_forward_reference(g, input.data(), weight.data(), bias.data(), expected.data());
+  kernels::conv1d_forward(g, input.data(), weight.data(), bias.data(), actual.data() + offset);
+  actual.erase(actual.begin(), actual.begin() + offset), actual.resize(expected.size());
+  check_close(actual, expected, "forward");
+
+  std::vector<T> expected_input(input.size());
+  AlignedVector<T> actual_input(input.size() + 1, poison);
+  kernels::conv1d_backward_input_reference(g, grad_output.data(), weight.data(), expected_input.data());
+  kernels::conv1d_backward_input(g, grad_output.data(), weight.data(), actual_input.data() + offset);
+  actual_input.erase(actual_input.begin(), actual_input.begin() + offset), actual_input.resize(input.size());
+  check_close(actual_input, expected_input, "backward input");
+}
+
 // The instruction sets to test on this machine, each forced in turn.
 std::vector<std::string> supported_isas() {
   std::vector<std::string> isas;
@@ -249,6 +280,36 @@ TEST_CASE_TEMPLATE("fast kernels match the reference over the geometry grid", T,
       kernels::set_conv1d_backward_weight_method(kernels::BackwardWeightMethod::automatic);
     }
   }
+  xgrad::set_num_threads(saved_threads);
+}
+
+// Big one-row-tile outputs are streamed past the caches (non-temporal stores of whole, aligned tile
+// rows); with the threshold at 0 every such output is, so the grid exercises them at test sizes.
+TEST_CASE_TEMPLATE("streamed (non-temporal) outputs match the reference", T, float, double) {
+  IsaGuard isa_guard;
+  const int saved_threads = xgrad::get_num_threads();
+  const int64_t saved_bytes = kernels::set_conv1d_streaming_bytes(0);
+  auto geometries = geometry_grid();
+  // Long depthwise rows (several whole tiles, rows aligned or not), a channel multiplier, and
+  // backward input whose reduction over 120 output channels is split into chunks before the
+  // last one streams.
+  geometries.push_back({2, 8, 8, 512, 9, 1, 1, 8, 4, 4});
+  geometries.push_back({2, 8, 8, 517, 9, 1, 1, 8, 4, 4});
+  geometries.push_back({1, 3, 6, 300, 5, 1, 1, 3, 2, 2});
+  geometries.push_back({2, 2, 240, 300, 3, 1, 1, 2, 1, 1});
+  for (const std::string& isa : supported_isas()) {
+    REQUIRE(kernels::set_conv1d_kernel_isa(isa.c_str()));
+    for (int threads : {1, 2}) {
+      xgrad::set_num_threads(threads);
+      std::mt19937 rng(99);
+      for (const Conv1dGeometry& g : geometries)
+        for (int64_t offset : {0, 1}) {
+          INFO("isa " << isa << ", threads " << threads << ", offset " << offset << ", " << describe(g));
+          check_streamed_against_reference<T>(g, rng, offset);
+        }
+    }
+  }
+  kernels::set_conv1d_streaming_bytes(saved_bytes);
   xgrad::set_num_threads(saved_threads);
 }
 
