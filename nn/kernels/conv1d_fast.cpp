@@ -23,7 +23,8 @@
 // direct tile (see backward_weight_by_products and conv1d_backward_weight's choice). Batch items are split over threads, each with its own partial sum.
 //
 // Work is split over (batch item, group[, channel chunk]) with parallel_for; packing buffers are
-// thread-local and reused across calls, so steady-state calls allocate nothing.
+// thread-local and reused across calls, so steady-state calls allocate nothing. Outputs too big for
+// any cache that one-row tiles write (depthwise) bypass the caches (see streaming_output_bytes).
 #include "nn/kernels/conv1d_kernels.hpp"
 
 #include <algorithm>
