@@ -188,6 +188,21 @@ int64_t channels_per_chunk(int64_t bytes_per_channel, int64_t channels) {
   return std::clamp<int64_t>(20 * 1024 / std::max<int64_t>(bytes_per_channel, 1), 1, channels);
 }
 
+// out[l * rows + m] = row[m][l] for l < length: `rows` rows side by side. With the count known at
+// compile time the compiler vectorizes it; at run time it was a compare and a scalar store per value
+// (28% of the audio front-end's backward weight).
+template <int Rows, class T>
+void interleave_rows(const T* const* row, int64_t length, T* out) {
+  for (int64_t l = 0; l < length; ++l)
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m) out[l * Rows + m] = row[m][l];
+}
+template <class T>
+void interleave_rows(const T* const* row, int rows, int64_t length, T* out) {
+  for (int64_t l = 0; l < length; ++l)
+    for (int m = 0; m < rows; ++m) out[l * rows + m] = row[m][l];
+}
+
 // Splits `rows` into `chunks` nearly equal ranges aligned to `block` rows; returns [begin, end) of `chunk`.
 void row_chunk(int64_t rows, int64_t block, int64_t chunks, int64_t chunk, int64_t& begin, int64_t& end) {
   const int64_t blocks = ceil_div(rows, block);
@@ -555,8 +570,9 @@ void backward_weight_by_products(const Conv1dGeometry& g, const T* grad_output, 
               for (int64_t m = o0 + 2 * tile.rows; m < std::min<int64_t>(o0 + 3 * tile.rows, plan.out_per_group); ++m)
                 for (int64_t l = 0; l < block; l += line) __builtin_prefetch(gradient + m * plan.out_length + l0 + l);
               T* out_block = packed + (o0 / tile.rows) * length_block * tile.rows;
-              for (int64_t l = 0; l < block; ++l)
-                for (int m = 0; m < tile.rows; ++m) out_block[l * tile.rows + m] = rows[m][l];
+              if (tile.rows == 4) interleave_rows<4>(rows, block, out_block);
+              else if (tile.rows == 8) interleave_rows<8>(rows, block, out_block);
+              else interleave_rows(rows, tile.rows, block, out_block);
             }
             // One product per (k) over channel columns, or per (c) over tap columns.
             const int64_t products = over_taps ? channels : g.kernel_size, columns = over_taps ? g.kernel_size : channels;
