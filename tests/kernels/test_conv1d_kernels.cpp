@@ -57,13 +57,22 @@ void check_close(const Values& actual, const std::vector<T>& expected, const cha
   CHECK(worst <= tolerance * scale);
 }
 
+// Random operands of one geometry, drawn in this order.
+template <class T>
+struct Operands {
+  std::vector<T> input, weight, bias, grad_output;
+  Operands(const Conv1dGeometry& g, std::mt19937& rng)
+      : input(random_values<T>(input_size(g), rng)),
+        weight(random_values<T>(weight_size(g), rng)),
+        bias(random_values<T>(g.out_channels, rng)),
+        grad_output(random_values<T>(output_size(g), rng)) {}
+};
+
 // Runs all four fast kernels and compares them with the reference.
 template <class T>
 void check_fast_against_reference(const Conv1dGeometry& g, std::mt19937& rng, bool with_bias) {
-  const auto input = random_values<T>(input_size(g), rng);
-  const auto weight = random_values<T>(weight_size(g), rng);
-  const auto bias = random_values<T>(g.out_channels, rng);
-  const auto grad_output = random_values<T>(output_size(g), rng);
+  const Operands<T> operands(g, rng);
+  const auto& [input, weight, bias, grad_output] = operands;
   const T* bias_or_null = with_bias ? bias.data() : nullptr;
   // Poisoned outputs: the kernels must overwrite every element.
   const T poison = std::nan("");
@@ -164,10 +173,8 @@ using AlignedVector = std::vector<T, xsimd::aligned_allocator<T, 64>>;
 // none is), against the reference.
 template <class T>
 void check_streamed_against_reference(const Conv1dGeometry& g, std::mt19937& rng, int64_t offset) {
-  const auto input = random_values<T>(input_size(g), rng);
-  const auto weight = random_values<T>(weight_size(g), rng);
-  const auto bias = random_values<T>(g.out_channels, rng);
-  const auto grad_output = random_values<T>(output_size(g), rng);
+  const Operands<T> operands(g, rng);
+  const auto& [input, weight, bias, grad_output] = operands;
   const T poison = std::nan("");
   std::vector<T> expected(static_cast<size_t>(output_size(g)));
   AlignedVector<T> actual(expected.size() + 1, poison);
