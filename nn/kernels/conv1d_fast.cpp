@@ -20,7 +20,8 @@
 // output-gradient rows and the same packed input phase rows as forward (reduce tiles do rows x taps
 // of them at once): best for depthwise and for outputs of 512 positions or more. Or, when many taps
 // share each of few output positions or the kernel is long, matrix products run by the forward's
-// direct tile (see backward_weight_by_products and conv1d_backward_weight's choice). Batch items are split over threads, each with its own partial sum.
+// direct tile (see backward_weight_by_products and conv1d_backward_weight's choice). Batch items
+// are split over threads, each with its own partial sum.
 //
 // Work is split over (batch item, group[, channel chunk]) with parallel_for; packing buffers are
 // thread-local and reused across calls, so steady-state calls allocate nothing. Outputs too big for
@@ -414,8 +415,8 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
                   for (int64_t i = j; i < std::min(plan.out_length, j + tile.cols); i += line) __builtin_prefetch(next_gradient + i);
                 (streaming && o + chunk_channels >= plan.out_per_group ? tile.run_streaming : tile.run)(
                     source + (j - jb), offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
-                         static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
-                         g.in_length, g.stride);
+                    static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
+                    g.in_length, g.stride);
               }
             }
           }

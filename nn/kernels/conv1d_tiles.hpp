@@ -21,7 +21,8 @@ struct DirectTile {
               int valid_cols, T* out, int64_t out_row_stride, int64_t out_column_stride);
   // The same, but whole tile rows that start on a vector boundary are stored past the caches
   // (non-temporal), for outputs far bigger than the caches and not read again soon. The caller
-  // fences (sfence) before other threads read them.
+  // fences (sfence) before other threads read them. Null for the wide tile, whose rows are not
+  // whole cache lines.
   decltype(run) run_streaming;
 };
 
