@@ -204,6 +204,16 @@ void interleave_rows(const T* const* row, int rows, int64_t length, T* out) {
     for (int m = 0; m < rows; ++m) out[l * rows + m] = row[m][l];
 }
 
+// The one-row reduce tile that loads the fewest vectors per output position over all `taps`: each
+// call loads the row's vector and one per tap, and a last partial call still loads every tap. So 3
+// taps a call for K = 1, 3, 5, 9, and 4 for K = 7 (A/B, depthwise backward weight in cache, x 3
+// against x 4: K = 3 and 9 7-9% faster, K = 5 16% faster, K = 7 15% slower).
+template <class T>
+const detail::ReduceTile<T>& thin_reduce_tile(const TileKernels<T>& kernels, int64_t taps) {
+  auto loads = [&](const detail::ReduceTile<T>& tile) { return ceil_div(taps, tile.taps) * (tile.rows + tile.taps); };
+  return loads(kernels.reduce_thin[0]) <= loads(kernels.reduce_thin[1]) ? kernels.reduce_thin[0] : kernels.reduce_thin[1];
+}
+
 // Splits `rows` into `chunks` nearly equal ranges aligned to `block` rows; returns [begin, end) of `chunk`.
 void row_chunk(int64_t rows, int64_t block, int64_t chunks, int64_t chunk, int64_t& begin, int64_t& end) {
   const int64_t blocks = ceil_div(rows, block);
@@ -433,7 +443,7 @@ template <class T>
 void backward_weight_by_dot_products(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
   const Plan plan(g);
   const TileKernels<T>& kernels = tiles<T>();
-  const detail::ReduceTile<T>& tile = plan.out_per_group >= kernels.reduce_wide.rows ? kernels.reduce_wide : kernels.reduce_thin;
+  const detail::ReduceTile<T>& tile = plan.out_per_group >= kernels.reduce_wide.rows ? kernels.reduce_wide : thin_reduce_tile(kernels, plan.taps);
   const int64_t width = kernels.vector_width;
   const int64_t row_length = plan.out_length + plan.max_shift;
   const int64_t weight_size = g.out_channels * plan.taps;

@@ -41,7 +41,8 @@ template <class T>
 struct TileKernels {
   int vector_width;                        // elements of T per SIMD register
   DirectTile<T> direct_wide, direct_thin;  // thin: one row, for depthwise-like shapes
-  ReduceTile<T> reduce_wide, reduce_thin;
+  ReduceTile<T> reduce_wide;
+  ReduceTile<T> reduce_thin[2];  // one row (depthwise) x 3 or x 4 taps: see thin_reduce_tile
   T (*sum)(const T* values, int64_t count);
 };
 

@@ -9,7 +9,8 @@
 // broadcasts `rows` weights, so it does rows*NR FMAs for rows + NR + 1 loads. AVX2 (16 ymm): 4 x 3
 // = 12 accumulators; AVX-512 (32 zmm): 8 x 3 = 24; SSE: 4 x 2. The thin tile (1 x 8 vectors) serves
 // depthwise convolutions, where a group has one output channel. A reduce tile accumulates
-// rows x taps vector partial sums along the length and adds them up horizontally once at the end.
+// rows x taps vector partial sums along the length and adds them up horizontally once at the end;
+// its one-row forms (1 x 3 taps, 3 vectors a step; 1 x 4, 2 vectors) keep 8-9 sums in flight.
 #include <cstdint>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -224,7 +225,7 @@ constexpr TileKernels<T> make_tile_kernels() {
           {WideRows, WideVectors * width, &direct_tile<T, WideRows, WideVectors>, nullptr},
           {1, 8 * width, &direct_tile<T, 1, 8>, &direct_tile<T, 1, 8, true>},
           {ReduceRows, ReduceTaps, &reduce_tile<T, ReduceRows, ReduceTaps, 1>},
-          {1, 4, &reduce_tile<T, 1, 4, 2>},
+          {{1, 3, &reduce_tile<T, 1, 3, 3>}, {1, 4, &reduce_tile<T, 1, 4, 2>}},
           &sum<T>};
 }
 
