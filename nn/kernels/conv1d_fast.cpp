@@ -102,7 +102,9 @@ constexpr int64_t line_elements = 64 / int64_t(sizeof(T));
 // the wide tile's rows of 24 floats leave lines half written (A/B, mid forward: 13% slower).
 std::atomic<int64_t> streaming_output_bytes{int64_t(16) << 20};
 template <class T>
-int64_t output_bytes(int64_t elements) { return elements * int64_t(sizeof(T)); }
+bool streams(const detail::DirectTile<T>& tile, int64_t output_elements) {
+  return tile.run_streaming && output_elements * int64_t(sizeof(T)) >= streaming_output_bytes.load();
+}
 
 // Makes this thread's non-temporal stores visible before the threads that read them go on.
 inline void fence_streaming_stores() {
@@ -261,7 +263,7 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
   // (Same-process A/B against packing whole rows, 1 thread: mid 44 vs 52 ms, wide 68 vs 77 ms.)
   const int64_t pack_tiles = block_tiles;
   const int64_t row_length = pack_tiles * tile.cols + plan.max_shift;
-  const bool streaming = tile.run_streaming && output_bytes<T>(g.batch * g.out_channels * plan.out_length) >= streaming_output_bytes.load();
+  const bool streaming = streams(tile, g.batch * g.out_channels * plan.out_length);
 
   constexpr int64_t line = line_elements<T>;
   const uint64_t call = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -300,6 +302,7 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
         for (int64_t first_tile = pack_first; first_tile < std::min(column_tiles, pack_first + pack_tiles); first_tile += block_tiles)
           for (int64_t c = 0; c < plan.in_per_group; c += chunk_channels) {
             const int64_t chunk_taps = std::min(chunk_channels, plan.in_per_group - c) * g.kernel_size;
+            const auto run = streaming && c + chunk_channels >= plan.in_per_group ? tile.run_streaming : tile.run;  // last chunk
             for (int64_t o = row_begin; o < row_end; o += tile.rows) {
               const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - o));
               for (int m = 0; m < tile.rows; ++m) init[m] = bias && m < rows ? bias[group * plan.out_per_group + o + m] : T(0);
@@ -310,8 +313,7 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
                 if (next_x && c == 0 && o == row_begin)  // the next job's input, paced with this job's tiles
                   for (int64_t i = l * g.stride; i < std::min(g.in_length, (l + tile.cols) * g.stride); i += line)
                     __builtin_prefetch(next_x + i);
-                (streaming && c + chunk_channels >= plan.in_per_group ? tile.run_streaming : tile.run)(
-                    source + (l - j0), offsets + c * g.kernel_size, chunk_taps, block_weights, c == 0 ? init : nullptr, rows,
+                run(source + (l - j0), offsets + c * g.kernel_size, chunk_taps, block_weights, c == 0 ? init : nullptr, rows,
                     static_cast<int>(std::min<int64_t>(tile.cols, plan.out_length - l)), out + o * plan.out_length + l,
                     plan.out_length, 1);
               }
@@ -347,7 +349,7 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
   const int64_t chunk_channels = channels_per_chunk(
       int64_t(sizeof(T)) * (ceil_div(g.kernel_size, g.stride) * tile.rows + tile.cols + left_zeros + 16), plan.out_per_group);
   // (At stride > 1 a tile's columns are scattered stride apart: nothing to stream.)
-  const bool streaming = tile.run_streaming && g.stride == 1 && output_bytes<T>(g.batch * g.in_channels * g.in_length) >= streaming_output_bytes.load();
+  const bool streaming = g.stride == 1 && streams(tile, g.batch * g.in_channels * g.in_length);
 
   // Per residue r: the kernel taps reaching it, and the offset of each reduction index
   // t = (output channel o, residue tap i), o-major so that channel chunks are contiguous.
@@ -417,14 +419,14 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
           const int64_t tap_count = tap_counts[r];
           for (int64_t o = 0; o < plan.out_per_group; o += chunk_channels) {
             const int64_t first_tap = o * tap_count, chunk_taps = std::min(chunk_channels, plan.out_per_group - o) * tap_count;
+            const auto run = streaming && o + chunk_channels >= plan.out_per_group ? tile.run_streaming : tile.run;  // last chunk
             for (int64_t c = row_begin; c < row_end; c += tile.rows) {
               const int rows = static_cast<int>(std::min<int64_t>(tile.rows, row_end - c));
               const T* block_weights = packed_weights + ((r * padded_rows + c) * max_taps + first_tap * tile.rows);
               for (int64_t j = j_begin; j < j_end; j += tile.cols) {
                 if (next_gradient && r == 0 && o == 0 && c == row_begin)  // the next job's, paced with these tiles
                   for (int64_t i = j; i < std::min(plan.out_length, j + tile.cols); i += line) __builtin_prefetch(next_gradient + i);
-                (streaming && o + chunk_channels >= plan.out_per_group ? tile.run_streaming : tile.run)(
-                    source + (j - jb), offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
+                run(source + (j - jb), offsets + r * max_taps + first_tap, chunk_taps, block_weights, o == 0 ? init : nullptr, rows,
                     static_cast<int>(std::min<int64_t>(tile.cols, j_end - j)), out + c * g.in_length + j * g.stride + r - g.pad_left,
                     g.in_length, g.stride);
               }
