@@ -2,6 +2,7 @@
 // broadcasting. Not part of the public API.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -51,6 +52,13 @@ void binary_loop(const T* a, const Shape& a_shape, const T* b, const Shape& b_sh
   std::int64_t a_numel = 1, b_numel = 1;
   for (std::int64_t extent : a_shape) a_numel *= extent;
   for (std::int64_t extent : b_shape) b_numel *= extent;
+  if (a_numel == 1 && b_numel == 1) {  // a fill: broadcast_to of one value, sum's gradient
+    const T value = f(a[0], b[0]);
+    parallel_for(n, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+      std::fill(out + begin, out + end, value);
+    });
+    return;
+  }
   if (a_numel == n && b_numel == n) {
     parallel_for(n, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
