@@ -48,20 +48,6 @@ Shape dropped_shape(const Shape& shape, const std::vector<std::int64_t>& dims) {
   return out;
 }
 
-// Sum of n contiguous values in double. Eight independent partial sums let the additions
-// pipeline (one running total waits 4 cycles on each add: 8M floats took 12 ms, now the memory
-// bandwidth's 2-3 ms); the order is fixed, so the result is too.
-template <class T>
-double sum_run(const T* in, std::int64_t n) {
-  double partial[8] = {};
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) partial[k] += static_cast<double>(in[i + k]);
-  }
-  for (int k = 0; i < n; ++i, ++k) partial[k] += static_cast<double>(in[i]);
-  return ((partial[0] + partial[4]) + (partial[1] + partial[5])) + ((partial[2] + partial[6]) + (partial[3] + partial[7]));
-}
-
 // Sum of all n values: fixed blocks summed on the thread pool, then the block sums in order, so
 // the result does not depend on the thread count.
 template <class T>
@@ -70,7 +56,7 @@ double sum_all(const T* in, std::int64_t n) {
   const std::int64_t blocks = (n + block - 1) / block;
   std::vector<double> block_sums(static_cast<std::size_t>(blocks));
   parallel_for(blocks, detail::kElementwiseGrain / block, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t b = begin; b < end; ++b) block_sums[b] = sum_run(in + b * block, std::min(block, n - b * block));
+    for (std::int64_t b = begin; b < end; ++b) block_sums[b] = detail::sum_in_double(in + b * block, std::min(block, n - b * block));
   });
   double total = 0;
   for (double s : block_sums) total += s;
@@ -103,7 +89,7 @@ Tensor sum_keepdim(const Tensor& a, const std::vector<std::int64_t>& dims) {
     for (std::int64_t done = 0; done < n; done += inner) {
       const T* row = in + done;
       if (inner_stride == 0) {
-        acc[offset] += sum_run(row, inner);
+        acc[offset] += detail::sum_in_double(row, inner);
       } else {
         for (std::int64_t j = 0; j < inner; ++j) acc[offset + j] += row[j];
       }

@@ -12,6 +12,7 @@
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
+#include "core/ops/loops.hpp"
 #include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/storage.hpp"
@@ -82,20 +83,7 @@ std::int64_t rows_grain(std::int64_t row_elements) {
   return std::max<std::int64_t>(1, (std::int64_t{1} << 15) / std::max<std::int64_t>(row_elements, 1));
 }
 
-// Sums in double over 8 independent lanes, so that the compiler vectorizes them (a single
-// double accumulator is a serial chain of dependent adds).
-template <class T>
-double sum_of(const T* row, std::int64_t n) {
-  double lanes[8] = {};
-  std::int64_t l = 0;
-  for (; l + 8 <= n; l += 8)
-    for (int j = 0; j < 8; ++j) lanes[j] += static_cast<double>(row[l + j]);
-  double sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-  for (; l < n; ++l) sum += static_cast<double>(row[l]);
-  return sum;
-}
-
-// sum (row[l] - m)^2 in double, as sum_of.
+// sum (row[l] - m)^2 in double, as detail::sum_in_double.
 template <class T>
 double squares_of(const T* row, std::int64_t n, double m) {
   double lanes[8] = {};
@@ -110,7 +98,7 @@ double squares_of(const T* row, std::int64_t n, double m) {
   return sum;
 }
 
-// sum g[l] and sum g[l] (x[l] - m) in double, as sum_of.
+// sum g[l] and sum g[l] (x[l] - m) in double, as detail::sum_in_double.
 template <class T>
 void gradient_sums(const T* g, const T* x, std::int64_t n, double m, double& sum_g, double& sum_g_centered) {
   double lanes_g[8] = {}, lanes_gx[8] = {};
@@ -534,7 +522,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
       double m, inv;
       if (use_batch_stats) {
         double sum = 0;
-        for (std::int64_t n = 0; n < N; ++n) sum += sum_of(x + (n * C + c) * L, L);
+        for (std::int64_t n = 0; n < N; ++n) sum += detail::sum_in_double(x + (n * C + c) * L, L);
         m = sum / static_cast<double>(count);
         double squares = 0;
         for (std::int64_t n = 0; n < N; ++n) squares += squares_of(x + (n * C + c) * L, L, m);
