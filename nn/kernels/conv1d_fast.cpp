@@ -178,9 +178,10 @@ void phase_offsets(const Conv1dGeometry& g, int64_t channels, int64_t row_length
 // in L2 (512 KiB) while every reduction chunk and row block sweeps them. When the job's weights
 // are small enough to stay there too, input and output get about 192 KiB: on this shared host the
 // smaller footprint holds up better in busy minutes (A/B against counting only the input, 1
-// thread: `mid` forward medians 51-62 vs 64-67 ms, backward input 46-84 vs 53-98, dilated grouped
-// 7% faster; equal in quiet minutes). Weights that do not fit (`wide`: 1.3 MiB) come from L3 once
-// per block, and fewer, larger blocks of 384 KiB amortize that (`wide` at 192 KiB: 1-2% slower).
+// thread: `mid` forward medians 51-60 vs 64-69 ms, backward input 62-84 vs 91-98; dilated grouped
+// forward 7-14% faster, its backward input within noise). Weights that do not fit (`wide`: 1.3 MiB)
+// come from L3 once per block, and fewer, larger blocks of 384 KiB amortize that (`wide` at 192
+// KiB: 1-2% slower).
 int64_t tiles_per_block(int64_t bytes_per_column, int64_t weight_bytes, int64_t tile_columns, int64_t total_tiles) {
   const int64_t budget = weight_bytes <= 64 * 1024 ? 192 * 1024 : 384 * 1024;
   return std::clamp<int64_t>(budget / std::max<int64_t>(bytes_per_column * tile_columns, 1), 1, std::max<int64_t>(total_tiles, 1));

@@ -157,8 +157,11 @@ std::vector<Conv1dGeometry> geometry_grid() {
   grid.push_back({3, 2, 9, 900, 37, 3, 1, 1, 5, 2});  // long kernel: tap products, several length blocks
   // A long output: dot products over two length blocks (4096 and a tail of 406).
   grid.push_back({2, 3, 5, 4503, 3, 1, 1, 1, 1, 0});
-  // Many input channels: the forward packs its input in several column blocks (11 here).
+  // Many input channels: the forward packs its input in several column blocks (12 here, float32).
   grid.push_back({1, 256, 8, 2000, 3, 1, 1, 1, 1, 1});
+  // Weights of 45 KiB in float32 and 90 KiB in float64, on either side of the 64 KiB that picks the
+  // L2 budget of a column block (at 1 thread): three blocks each way, forward and backward input.
+  grid.push_back({1, 48, 48, 1200, 5, 1, 1, 1, 2, 2});
   // Many output channels, stride 3, dilation 2: backward input packs several blocks of positions.
   grid.push_back({1, 16, 256, 3000, 5, 3, 2, 1, 4, 3});
   return grid;
