@@ -2,7 +2,9 @@
 #include <cstdint>
 
 // Which instruction set the fast Conv1d kernels use. They pick the best one the CPU supports at
-// first use; tests and benchmarks may force another ("avx512", "avx2" or "generic").
+// first use; tests and benchmarks may force another ("avx512", "avx2" or "generic"), or
+// "avx512-on-avx2": the AVX-512 tiles compiled for AVX2, so that their logic is tested on CPUs
+// without AVX-512 (never picked by itself).
 namespace xgrad::nn::kernels {
 const char* conv1d_kernel_isa();
 bool conv1d_isa_supported(const char* isa);

@@ -47,14 +47,16 @@ using detail::TileKernels;
 bool cpu_supports(const IsaKernels& kernels) {
 #if defined(__x86_64__)
   if (&kernels == &detail::avx512_kernels) return __builtin_cpu_supports("avx512f");
-  if (&kernels == &detail::avx2_kernels) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (&kernels == &detail::avx2_kernels || &kernels == &detail::avx512_on_avx2_kernels)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
   return &kernels == &detail::generic_kernels;
 }
 
 const IsaKernels* find_isa(const char* name) {
 #if defined(__x86_64__)
-  for (const IsaKernels* kernels : {&detail::avx512_kernels, &detail::avx2_kernels, &detail::generic_kernels})
+  for (const IsaKernels* kernels :
+       {&detail::avx512_kernels, &detail::avx2_kernels, &detail::avx512_on_avx2_kernels, &detail::generic_kernels})
 #else
   for (const IsaKernels* kernels : {&detail::generic_kernels})
 #endif

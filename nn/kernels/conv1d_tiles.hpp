@@ -57,6 +57,7 @@ extern const IsaKernels generic_kernels;
 #if defined(__x86_64__)
 extern const IsaKernels avx2_kernels;
 extern const IsaKernels avx512_kernels;
+extern const IsaKernels avx512_on_avx2_kernels;  // the AVX-512 tiles built for AVX2, for tests
 #endif
 
 }  // namespace xgrad::nn::kernels::detail

@@ -54,8 +54,18 @@ inline void stream(T* p, typename Simd<T>::Vec v) {
   else if constexpr (sizeof(T) == 8 && XGRAD_VECTOR_BYTES == 16) _mm_stream_pd(p, v);
   else if constexpr (sizeof(T) == 4 && XGRAD_VECTOR_BYTES == 32) _mm256_stream_ps(p, v);
   else if constexpr (sizeof(T) == 8 && XGRAD_VECTOR_BYTES == 32) _mm256_stream_pd(p, v);
+#if defined(__AVX512F__)
   else if constexpr (sizeof(T) == 4) _mm512_stream_ps(p, v);
   else _mm512_stream_pd(p, v);
+#else  // 64-byte vectors on AVX2 (conv1d_avx512_on_avx2.cpp): two 32-byte halves
+  else if constexpr (sizeof(T) == 4) {
+    _mm256_stream_ps(p, __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_stream_ps(p + 8, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+  } else {
+    _mm256_stream_pd(p, __builtin_shufflevector(v, v, 0, 1, 2, 3));
+    _mm256_stream_pd(p + 4, __builtin_shufflevector(v, v, 4, 5, 6, 7));
+  }
+#endif
 #else
   store(p, v);
 #endif
@@ -65,7 +75,7 @@ inline void stream(T* p, typename Simd<T>::Vec v) {
 // loads per 12 FMAs and ran at half speed (7.8 vs 13-14 cycles a step, loop alone, in L1).
 template <class V>
 inline void keep_in_register(V& v) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && (XGRAD_VECTOR_BYTES < 64 || defined(__AVX512F__))  // (no one register on AVX2)
   __asm__("" : "+v"(v));
 #else
   (void)v;

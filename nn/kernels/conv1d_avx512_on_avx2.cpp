@@ -1,0 +1,18 @@
+// The AVX-512 tiles' shapes and vector width (8 x 3 direct tiles of 16-float vectors, 4 x 6 reduce
+// tiles), compiled for AVX2 + FMA: GCC and Clang split each 64-byte vector operation into two
+// 32-byte ones. Never picked automatically and no faster than the AVX2 tiles; it exists so that the
+// AVX-512 kernels' logic (tile sizes, tails, 16-lane sums, streaming stores) is tested against the
+// reference on CPUs without AVX-512, such as the one this project is developed on
+// (XGRAD_CONV1D_ISA / set_conv1d_kernel_isa("avx512-on-avx2")).
+#include "nn/kernels/conv1d_tiles.hpp"
+
+#if defined(__x86_64__)
+#define XGRAD_TILE_NAMESPACE avx512_on_avx2
+#define XGRAD_VECTOR_BYTES 64
+#include "nn/kernels/conv1d_tiles_impl.hpp"
+
+namespace xgrad::nn::kernels::detail {
+const IsaKernels avx512_on_avx2_kernels = {"avx512-on-avx2", avx512_on_avx2::make_tile_kernels<float, 8, 3, 4, 6>(),
+                                           avx512_on_avx2::make_tile_kernels<double, 8, 3, 4, 6>()};
+}
+#endif
