@@ -8,7 +8,7 @@
 #include "nn/kernels/conv1d_tiles_impl.hpp"
 
 namespace xgrad::nn::kernels::detail {
-const IsaKernels avx2_kernels = {"avx2", avx2::make_tile_kernels<float, 4, 3, 4, 3>(),
-                                 avx2::make_tile_kernels<double, 4, 3, 4, 3>()};
+constinit const IsaKernels avx2_kernels = {"avx2", avx2::make_tile_kernels<float, 4, 3, 4, 3>(),
+                                           avx2::make_tile_kernels<double, 4, 3, 4, 3>()};
 }
 #endif

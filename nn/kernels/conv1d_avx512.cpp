@@ -8,8 +8,9 @@
 #include "nn/kernels/conv1d_tiles_impl.hpp"
 
 namespace xgrad::nn::kernels::detail {
-// (The same shapes as conv1d_avx512_on_avx2.cpp, which tests them on CPUs without AVX-512.)
-const IsaKernels avx512_kernels = {"avx512", avx512::make_tile_kernels<float, 8, 3, 4, 6>(),
-                                   avx512::make_tile_kernels<double, 8, 3, 4, 6>()};
+constinit const IsaKernels avx512_kernels = {
+    "avx512",
+    avx512::make_tile_kernels<float, avx512_direct_rows, avx512_direct_vectors, avx512_reduce_rows, avx512_reduce_taps>(),
+    avx512::make_tile_kernels<double, avx512_direct_rows, avx512_direct_vectors, avx512_reduce_rows, avx512_reduce_taps>()};
 }
 #endif

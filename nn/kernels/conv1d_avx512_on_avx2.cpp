@@ -12,7 +12,9 @@
 #include "nn/kernels/conv1d_tiles_impl.hpp"
 
 namespace xgrad::nn::kernels::detail {
-const IsaKernels avx512_on_avx2_kernels = {"avx512-on-avx2", avx512_on_avx2::make_tile_kernels<float, 8, 3, 4, 6>(),
-                                           avx512_on_avx2::make_tile_kernels<double, 8, 3, 4, 6>()};
+constinit const IsaKernels avx512_on_avx2_kernels = {
+    "avx512-on-avx2",
+    avx512_on_avx2::make_tile_kernels<float, avx512_direct_rows, avx512_direct_vectors, avx512_reduce_rows, avx512_reduce_taps>(),
+    avx512_on_avx2::make_tile_kernels<double, avx512_direct_rows, avx512_direct_vectors, avx512_reduce_rows, avx512_reduce_taps>()};
 }
 #endif

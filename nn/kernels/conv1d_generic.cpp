@@ -6,6 +6,6 @@
 #include "nn/kernels/conv1d_tiles_impl.hpp"
 
 namespace xgrad::nn::kernels::detail {
-const IsaKernels generic_kernels = {"generic", generic::make_tile_kernels<float, 4, 2, 4, 2>(),
-                                   generic::make_tile_kernels<double, 4, 2, 4, 2>()};
+constinit const IsaKernels generic_kernels = {"generic", generic::make_tile_kernels<float, 4, 2, 4, 2>(),
+                                             generic::make_tile_kernels<double, 4, 2, 4, 2>()};
 }

@@ -58,6 +58,8 @@ extern const IsaKernels generic_kernels;
 extern const IsaKernels avx2_kernels;
 extern const IsaKernels avx512_kernels;
 extern const IsaKernels avx512_on_avx2_kernels;  // the AVX-512 tiles built for AVX2, for tests
+// The AVX-512 tiles' shapes (32 zmm registers), shared by both builds so the tested one is the real one.
+inline constexpr int avx512_direct_rows = 8, avx512_direct_vectors = 3, avx512_reduce_rows = 4, avx512_reduce_taps = 6;
 #endif
 
 }  // namespace xgrad::nn::kernels::detail
