@@ -120,10 +120,9 @@ inline void fence_streaming_stores() {
 enum class Slot { source, weights, offsets, partial, residue_taps, zeros, count };
 template <class U>
 U* scratch(Slot slot, int64_t count) {
-  constexpr int64_t line_slack = 64 / int64_t(sizeof(U));
   thread_local std::vector<U> buffers[static_cast<int>(Slot::count)];
   std::vector<U>& buffer = buffers[static_cast<int>(slot)];
-  if (static_cast<int64_t>(buffer.size()) < count + line_slack) buffer.resize(static_cast<size_t>(count + line_slack));
+  if (static_cast<int64_t>(buffer.size()) < count + line_elements<U>) buffer.resize(static_cast<size_t>(count + line_elements<U>));
   const auto address = reinterpret_cast<std::uintptr_t>(buffer.data());
   return buffer.data() + (64 - address % 64) % 64 / sizeof(U);
 }
@@ -133,10 +132,8 @@ U* scratch(Slot slot, int64_t count) {
 // where rows read together would share L1 sets.
 template <class T>
 int64_t padded_row_length(int64_t length) {
-  constexpr int64_t line = 64 / int64_t(sizeof(T));
-  int64_t padded = (length + line - 1) / line * line;
-  if (padded * int64_t(sizeof(T)) % 4096 == 0) padded += line;
-  return padded;
+  const int64_t padded = round_up(length, line_elements<T>);
+  return padded * int64_t(sizeof(T)) % 4096 == 0 ? padded + line_elements<T> : padded;
 }
 
 // Numbers kernel calls, so that weights a thread packed are reused across the jobs it runs within
