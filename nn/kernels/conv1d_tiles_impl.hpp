@@ -152,19 +152,21 @@ void direct_tile(const T* source, const int64_t* offsets, int64_t taps, const T*
 #pragma GCC unroll 16
       for (int v = 0; v < Vectors; ++v) acc[m][v] = broadcast(init[m]);
   } else {  // continue the sums already in `out` (a later chunk of the reduction)
-    T row[Vectors * width] = {};
+    const bool whole_rows = valid_cols == Vectors * width && out_column_stride == 1;
 #pragma GCC unroll 16
     for (int m = 0; m < Rows; ++m) {
-      if (m < valid_rows) {
-        if (valid_cols == Vectors * width && out_column_stride == 1) {
+      if (m < valid_rows && whole_rows) {
 #pragma GCC unroll 16
-          for (int v = 0; v < Vectors; ++v) acc[m][v] = load(out + m * out_row_stride + v * width);
-          continue;
-        }
+        for (int v = 0; v < Vectors; ++v) acc[m][v] = load(out + m * out_row_stride + v * width);
+      } else if (m < valid_rows) {  // a partial or strided row, through a zero-padded copy
+        T row[Vectors * width] = {};
         for (int j = 0; j < valid_cols; ++j) row[j] = out[m * out_row_stride + j * out_column_stride];
-      }
 #pragma GCC unroll 16
-      for (int v = 0; v < Vectors; ++v) acc[m][v] = load(row + v * width);
+        for (int v = 0; v < Vectors; ++v) acc[m][v] = load(row + v * width);
+      } else {  // a row past the valid ones: computed, never stored
+#pragma GCC unroll 16
+        for (int v = 0; v < Vectors; ++v) acc[m][v] = broadcast(T(0));
+      }
     }
   }
   for (int64_t t = 0; t < taps; ++t) {
@@ -180,8 +182,16 @@ void direct_tile(const T* source, const int64_t* offsets, int64_t taps, const T*
       for (int v = 0; v < Vectors; ++v) acc[m][v] += wm * xs[v];
     }
   }
+  // Every loop over rows and vectors here and above is unrolled, so that acc is only ever indexed
+  // by constants and stays in registers from its first value to its store. (A loop to valid_rows
+  // kept it on the stack: a store and a load more per accumulator and call, and continued sums
+  // cleared a row buffer first. Same-process A/B, 1 thread: depthwise forward and backward input
+  // 5% faster, flagship conv1 10-12%, dilated grouped and audio front-end 2-4%, `wide` and `mid`
+  // unchanged.)
   if (valid_cols == Vectors * width && out_column_stride == 1) {
-    for (int m = 0; m < valid_rows; ++m) {
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m) {
+      if (m >= valid_rows) break;
       T* row = out + m * out_row_stride;
       if (Streaming && reinterpret_cast<std::uintptr_t>(row) % XGRAD_VECTOR_BYTES == 0) {
 #pragma GCC unroll 16
@@ -195,7 +205,10 @@ void direct_tile(const T* source, const int64_t* offsets, int64_t taps, const T*
   }
   // Partial or strided tile (the last columns, or backward input with stride > 1).
   T row[Vectors * width];
-  for (int m = 0; m < valid_rows; ++m) {
+#pragma GCC unroll 16
+  for (int m = 0; m < Rows; ++m) {
+    if (m >= valid_rows) break;
+#pragma GCC unroll 16
     for (int v = 0; v < Vectors; ++v) store(row + v * width, acc[m][v]);
     for (int j = 0; j < valid_cols; ++j) out[m * out_row_stride + j * out_column_stride] = row[j];
   }
