@@ -7,6 +7,8 @@
 # Usage: scripts/bench.sh [min seconds per measurement, default 0.5] [shape filter] [threads, e.g. 12]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# LibTorch (libtorch-dev) and Google Benchmark: without LibTorch the tables have xgrad's columns only.
+scripts/setup.sh core bench
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DXGRAD_BUILD_BENCH=ON -DXGRAD_BUILD_TESTS=OFF \
   -DXGRAD_BUILD_EXAMPLES=OFF > /dev/null
 cmake --build build-bench --target xgrad_conv1d_bench xgrad_train_bench
