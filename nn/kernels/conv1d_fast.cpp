@@ -85,7 +85,7 @@ const IsaKernels& isa() {
 }
 
 template <class T>
-const TileKernels<T>& tiles() {
+const TileKernels<T>& isa_tiles() {
   if constexpr (sizeof(T) == 4) return isa().f32;
   else return isa().f64;
 }
@@ -95,13 +95,31 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Floor division for a possibly negative numerator (b > 0).
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+// The tiles for work of `rows` x `columns` outputs (output or input channels of a group x
+// positions): the selected instruction set's, or its narrower fallback's (AVX-512 -> AVX2) when
+// the wide tiles would compute at least 1.25 times as many padded outputs. A tile longer than the
+// output wastes the rest of its row: the seed shape's 24 positions, on AVX-512's 32-column tile
+// (xgrad_conv1d_bench, seed, 1 thread, Zen 4: forward 0.040 -> 0.029 ms, backward weight 0.069 ->
+// 0.052). Not at any padding: on CPUs with two 512-bit FMA units (unlike Zen 4, which splits them)
+// the wide tiles do twice the FLOPs per cycle, so they still win at a little more padding.
+template <class T>
+const TileKernels<T>& tiles(int64_t columns, int64_t rows) {
+  const TileKernels<T>& wide = isa_tiles<T>();
+  if (!wide.narrower) return wide;
+  auto padded = [&](const TileKernels<T>& kernels) {
+    const detail::DirectTile<T>& tile = rows >= kernels.direct_wide.rows ? kernels.direct_wide : kernels.direct_thin;
+    return round_up(std::max<int64_t>(columns, 1), tile.cols) * round_up(std::max<int64_t>(rows, 1), tile.rows);
+  };
+  return 4 * padded(wide) >= 5 * padded(*wide.narrower) ? *wide.narrower : wide;
+}
+
 // Elements of T per 64-byte cache line: the step of software prefetches.
 template <class T>
 constexpr int64_t line_elements = 64 / int64_t(sizeof(T));
 
 // Outputs at least this big are written past the caches (DirectTile::run_streaming; see
 // set_conv1d_streaming_bytes). Only one-row tiles stream: their rows are whole cache lines, while
-// the wide tile's rows of 24 floats leave lines half written (A/B, mid forward: 13% slower).
+// the wide tile's rows of 24 floats (AVX2) leave lines half written (A/B, mid forward: 13% slower).
 std::atomic<int64_t> streaming_output_bytes{int64_t(16) << 20};
 template <class T>
 bool streams(const detail::DirectTile<T>& tile, int64_t output_elements) {
@@ -269,7 +287,7 @@ bool set_conv1d_kernel_isa(const char* name) {
 template <class T>
 void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, const T* bias, T* output) {
   const Plan plan(g);
-  const TileKernels<T>& kernels = tiles<T>();
+  const TileKernels<T>& kernels = tiles<T>(plan.out_length, plan.out_per_group);
   const detail::DirectTile<T>& tile = plan.out_per_group >= kernels.direct_wide.rows ? kernels.direct_wide : kernels.direct_thin;
   const int64_t column_tiles = ceil_div(plan.out_length, tile.cols);
   const int64_t work = g.batch * g.out_channels * plan.out_length * plan.taps;
@@ -350,7 +368,8 @@ void conv1d_forward(const Conv1dGeometry& g, const T* input, const T* weight, co
 template <class T>
 void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const T* weight, T* grad_input) {
   const Plan plan(g);
-  const TileKernels<T>& kernels = tiles<T>();
+  // Per residue of the input position modulo stride, a tile sweeps in_length / stride positions.
+  const TileKernels<T>& kernels = tiles<T>(ceil_div(g.in_length, g.stride), plan.in_per_group);
   const detail::DirectTile<T>& tile = plan.in_per_group >= kernels.direct_wide.rows ? kernels.direct_wide : kernels.direct_thin;
   // Output-gradient rows, zero-padded so that every tile reads in bounds: position j + shift of a
   // residue's tap (shift in [-(K-1)*dilation/stride, 0]) is at index j + shift + left_zeros.
@@ -465,9 +484,9 @@ void conv1d_backward_input(const Conv1dGeometry& g, const T* grad_output, const 
 namespace {
 
 template <class T>
-void backward_weight_by_dot_products(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
+void backward_weight_by_dot_products(const TileKernels<T>& kernels, const Conv1dGeometry& g, const T* grad_output, const T* input,
+                                     T* grad_weight) {
   const Plan plan(g);
-  const TileKernels<T>& kernels = tiles<T>();
   const detail::ReduceTile<T>& tile = plan.out_per_group >= kernels.reduce_wide.rows ? kernels.reduce_wide : thin_reduce_tile(kernels, plan.taps);
   const int64_t width = kernels.vector_width;
   const int64_t row_length = padded_row_length<T>(plan.out_length + plan.max_shift);
@@ -527,9 +546,9 @@ void backward_weight_by_dot_products(const Conv1dGeometry& g, const T* grad_outp
 // rows apart. Blocking: `length_block` output positions at a time; per column tile the source slice
 // stays near (L1 over channels, L1/L2 over taps) while every output-channel block passes over it.
 template <class T>
-void backward_weight_by_products(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight, bool over_taps) {
+void backward_weight_by_products(const TileKernels<T>& kernels, const Conv1dGeometry& g, const T* grad_output, const T* input,
+                                 T* grad_weight, bool over_taps) {
   const Plan plan(g);
-  const TileKernels<T>& kernels = tiles<T>();
   const detail::DirectTile<T>& tile = kernels.direct_wide;
   const int64_t channels = plan.in_per_group, padded_length = g.pad_left + g.in_length + g.pad_right;
   // Over channels: transposed rows (padded position, channel), row stride = whole vectors + one cache line.
@@ -654,7 +673,8 @@ template <class T>
 void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const T* input, T* grad_weight) {
   BackwardWeightMethod method = backward_weight_method.load();
   const Plan plan(g);
-  const auto& tile = tiles<T>().direct_wide;
+  const TileKernels<T>& kernels = tiles<T>(plan.out_length, plan.out_per_group);
+  const auto& tile = kernels.direct_wide;
   if (method == BackwardWeightMethod::automatic) {
     // Matrix products need at least a tile of output channels, and columns to fill: long kernels
     // (over taps; audio front-end, K = 80), or many input channels when many taps share each of
@@ -674,15 +694,15 @@ void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const
   }
   if (method == BackwardWeightMethod::tap_products && g.dilation != 1) method = BackwardWeightMethod::channel_products;
   if (method == BackwardWeightMethod::dot_products)
-    backward_weight_by_dot_products(g, grad_output, input, grad_weight);
+    backward_weight_by_dot_products(kernels, g, grad_output, input, grad_weight);
   else
-    backward_weight_by_products(g, grad_output, input, grad_weight, method == BackwardWeightMethod::tap_products);
+    backward_weight_by_products(kernels, g, grad_output, input, grad_weight, method == BackwardWeightMethod::tap_products);
 }
 
 template <class T>
 void conv1d_backward_bias(const Conv1dGeometry& g, const T* grad_output, T* grad_bias) {
   const int64_t out_length = g.out_length();
-  const auto& kernels = tiles<T>();
+  const auto& kernels = isa_tiles<T>();
   const int64_t work = g.batch * g.out_channels * out_length;
   parallel_for(g.out_channels, work >= 8 * min_parallel_work ? 1 : g.out_channels, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {

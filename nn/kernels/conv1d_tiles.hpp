@@ -44,6 +44,9 @@ struct TileKernels {
   ReduceTile<T> reduce_wide;
   ReduceTile<T> reduce_thin[2];  // one row (depthwise) x 3 or x 4 taps: see thin_reduce_tile
   T (*sum)(const T* values, int64_t count);
+  // Tiles of half-width vectors that the fast kernels use instead for work much narrower than these
+  // tiles (see tiles() in conv1d_fast.cpp), or null: AVX-512 -> AVX2 (every AVX-512 CPU has AVX2).
+  const TileKernels* narrower;
 };
 
 struct IsaKernels {
@@ -59,7 +62,7 @@ extern const IsaKernels avx2_kernels;
 extern const IsaKernels avx512_kernels;
 extern const IsaKernels avx512_on_avx2_kernels;  // the AVX-512 tiles built for AVX2, for tests
 // The AVX-512 tiles' shapes (32 zmm registers), shared by both builds so the tested one is the real one.
-inline constexpr int avx512_direct_rows = 8, avx512_direct_vectors = 3, avx512_reduce_rows = 4, avx512_reduce_taps = 6;
+inline constexpr int avx512_direct_rows = 8, avx512_direct_vectors = 2, avx512_reduce_rows = 4, avx512_reduce_taps = 3;
 #endif
 
 }  // namespace xgrad::nn::kernels::detail

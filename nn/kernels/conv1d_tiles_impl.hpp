@@ -7,10 +7,16 @@
 // Blocking (why these shapes): a direct tile keeps rows x (NR vectors) accumulators in registers
 // across the whole reduction over (channel, tap); each reduction step loads NR input vectors and
 // broadcasts `rows` weights, so it does rows*NR FMAs for rows + NR + 1 loads. AVX2 (16 ymm): 4 x 3
-// = 12 accumulators; AVX-512 (32 zmm): 8 x 3 = 24; SSE: 4 x 2. The thin tile (1 x 8 vectors) serves
+// = 12 accumulators; AVX-512 (32 zmm): 8 x 2 = 16; SSE: 4 x 2. The thin tile (1 x 8 vectors) serves
 // depthwise convolutions, where a group has one output channel. A reduce tile accumulates
-// rows x taps vector partial sums along the length and adds them up horizontally once at the end;
-// its one-row forms (1 x 3 taps, 3 vectors a step; 1 x 4, 2 vectors) keep 8-9 sums in flight.
+// rows x taps vector partial sums along the length and adds them up horizontally once at the end
+// (4 x 3 on AVX2 and AVX-512); its one-row forms (1 x 3 taps, 3 vectors a step; 1 x 4, 2 vectors)
+// keep 8-9 sums in flight.
+// AVX-512's shapes were measured on Zen 4 (same-process medians, 1 thread): 8 x 2 against 8 x 3, 12 x 2
+// and 6 x 4 direct tiles: as fast on `mid`, `wide` and dilated grouped, and 1.2-2x faster on the
+// flagship's short layers (121 and 28 positions, which 48-column tiles pad to 144 and 48); 4 x 3
+// against 4 x 6, 6 x 4 and 8 x 3 reduce tiles: `wide`'s backward weight 55 vs 60 ms, flagship conv2
+// 2.6 vs 3.2 ms, the rest equal (more accumulators only add line-crossing tap loads).
 #include <cstdint>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -68,6 +74,27 @@ inline void stream(T* p, typename Simd<T>::Vec v) {
 #endif
 #else
   store(p, v);
+#endif
+}
+// The first `count` (0 < count < width) values at p as a vector, zeros after them; reads nothing
+// past p + count (masked loads on AVX-512 and AVX2, a copy elsewhere).
+template <class T>
+inline typename Simd<T>::Vec load_partial(const T* p, int count) {
+#if defined(__AVX512F__) && XGRAD_VECTOR_BYTES == 64
+  if constexpr (sizeof(T) == 4) return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), p);
+  else return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << count) - 1), p);
+#elif defined(__AVX2__) && XGRAD_VECTOR_BYTES == 32
+  if constexpr (sizeof(T) == 4) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes));
+  } else {
+    const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+    return _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), lanes));
+  }
+#else
+  T values[Simd<T>::width] = {};
+  for (int i = 0; i < count; ++i) values[i] = p[i];
+  return load(values);
 #endif
 }
 // An empty asm that claims to change v, so v must sit in a register. Without it GCC folds the load
@@ -257,6 +284,21 @@ void reduce_tile(const T* left, int64_t left_row_stride, int valid_rows, const T
 #pragma GCC unroll 16
       for (int t = 0; t < Taps; ++t) acc[0][m][t] += am * load(b[t] + j);
     }
+  // The last length % width products as one more vector step, zeros past `length`: reading whole
+  // vectors there would multiply values outside the reduction (0 * Inf = NaN would leak into the
+  // sum). (One product at a time, as before, made the AVX-512 tile 5x slower on the seed shape's
+  // 24-long outputs: 8 of every 24 products.)
+  if (const int tail = static_cast<int>(length - vector_length); tail > 0) {
+    Vec bs[Taps];
+#pragma GCC unroll 16
+    for (int t = 0; t < Taps; ++t) bs[t] = load_partial(b[t] + vector_length, tail);
+#pragma GCC unroll 16
+    for (int m = 0; m < Rows; ++m) {
+      const Vec am = load_partial(a[m] + vector_length, tail);
+#pragma GCC unroll 16
+      for (int t = 0; t < Taps; ++t) acc[0][m][t] += am * bs[t];
+    }
+  }
   // Each (row, tap)'s vector sum, then all of them summed across lanes a width at a time.
   constexpr int sums_count = (Rows * Taps + width - 1) / width * width;
   Vec partial[sums_count];
@@ -270,14 +312,8 @@ void reduce_tile(const T* left, int64_t left_row_stride, int valid_rows, const T
   }
 #pragma GCC unroll 16
   for (int i = 0; i < sums_count; i += width) store(totals + i, horizontal_sums<T>(partial + i));
-  // The last length % width products one by one: reading whole vectors past `length` would
-  // multiply values outside the reduction (0 * Inf = NaN would leak into the sum).
   for (int m = 0; m < valid_rows; ++m)
-    for (int t = 0; t < valid_taps; ++t) {
-      T total = totals[m * Taps + t];
-      for (int64_t j = vector_length; j < length; ++j) total += a[m][j] * b[t][j];
-      out[m * out_row_stride + t] += total;
-    }
+    for (int t = 0; t < valid_taps; ++t) out[m * out_row_stride + t] += totals[m * Taps + t];
 }
 
 template <class T>
@@ -295,14 +331,15 @@ T sum(const T* values, int64_t count) {
 }
 
 template <class T, int WideRows, int WideVectors, int ReduceRows, int ReduceTaps>
-constexpr TileKernels<T> make_tile_kernels() {
+constexpr TileKernels<T> make_tile_kernels(const TileKernels<T>* narrower = nullptr) {
   constexpr int width = Simd<T>::width;
   return {width,
           {WideRows, WideVectors * width, &direct_tile<T, WideRows, WideVectors>, nullptr},
           {1, 8 * width, &direct_tile<T, 1, 8>, &direct_tile<T, 1, 8, true>},
           {ReduceRows, ReduceTaps, &reduce_tile<T, ReduceRows, ReduceTaps, 1>},
           {{1, 3, &reduce_tile<T, 1, 3, 3>}, {1, 4, &reduce_tile<T, 1, 4, 2>}},
-          &sum<T>};
+          &sum<T>,
+          narrower};
 }
 
 }  // namespace xgrad::nn::kernels::detail::XGRAD_TILE_NAMESPACE
