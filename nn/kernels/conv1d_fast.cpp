@@ -682,8 +682,11 @@ void conv1d_backward_weight(const Conv1dGeometry& g, const T* grad_output, const
     // 121 positions, 192 over 28). Dot products win on depthwise convolutions and once the output
     // is long enough to amortize each tile's horizontal sums, however many the taps: same-process
     // A/B, 256 -> 256 channels, K = 5, batch 8: 256 positions, channel products 3% faster; 512, dot
-    // products 8-14% faster; 1024 (wide), 10-20% (77 vs 86 ms at 1 thread, 54 vs 67 at 2).
-    constexpr int64_t long_output = 512;
+    // products 8-14% faster; 1024 (wide), 10-20% (77 vs 86 ms at 1 thread, 54 vs 67 at 2; AVX2 on
+    // Zen 3). On 64-byte vectors (AVX-512) every shifted tap's load straddles two cache lines, and
+    // channel products win on longer outputs: `wide` 56 vs 67 ms at 1 thread, 31 vs 36 at 2 (Zen 4),
+    // while `mid` (4096 positions, 64 channels) keeps dot products (39 vs 42 ms).
+    const int64_t long_output = kernels.vector_width * int64_t(sizeof(T)) >= 64 ? 2048 : 512;
     if (plan.out_per_group >= tile.rows && g.dilation == 1 && g.kernel_size >= tile.cols)
       method = BackwardWeightMethod::tap_products;
     else if (plan.out_per_group >= tile.rows && plan.in_per_group >= tile.cols / 2 && 4 * plan.taps >= plan.out_length &&
