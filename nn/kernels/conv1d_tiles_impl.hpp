@@ -286,8 +286,8 @@ void reduce_tile(const T* left, int64_t left_row_stride, int valid_rows, const T
     }
   // The last length % width products as one more vector step, zeros past `length`: reading whole
   // vectors there would multiply values outside the reduction (0 * Inf = NaN would leak into the
-  // sum). (One product at a time, as before, made the AVX-512 tile 5x slower on the seed shape's
-  // 24-long outputs: 8 of every 24 products.)
+  // sum). (These products one at a time were 8 of every 24 on the seed shape's 24-long outputs:
+  // its backward weight on AVX-512 went 0.36 -> 0.19 ms with this step.)
   if (const int tail = static_cast<int>(length - vector_length); tail > 0) {
     Vec bs[Taps];
 #pragma GCC unroll 16
