@@ -1,6 +1,9 @@
 #include "autograd/engine.hpp"
 
+#include <algorithm>
+#include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "autograd/anomaly.hpp"
@@ -34,6 +37,7 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
 void zero_grad(std::vector<Tensor> tensors, bool set_to_none) {
   NoGradGuard no_grad;
   for (Tensor& tensor : tensors) {
+    std::lock_guard lock(detail::graph_mutex(tensor.impl()));
     Tensor& grad = tensor.mutable_grad();
     if (!grad.defined()) continue;
     if (set_to_none) {
@@ -46,10 +50,60 @@ void zero_grad(std::vector<Tensor> tensors, bool set_to_none) {
 
 namespace {
 
-// Adds `grad` into a leaf's .grad(). The first gradient is stored as is when
-// nobody else holds it; otherwise it is copied, so that two leaves never share
-// one gradient buffer (an optimizer may update one in place).
-void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad) {
+// True when `shape` is what broadcasting `shape` against something gives `from`.
+bool reduces_to(const Shape& from, const Shape& shape) {
+  if (from.size() < shape.size()) return false;
+  const std::size_t lead = from.size() - shape.size();
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] != from[lead + i] && shape[i] != 1) return false;
+  }
+  return true;
+}
+
+// A gradient a backward function returned, checked against the input it is for
+// and summed back over broadcast dims. Errors name the op: for a user-defined
+// op, the user's.
+Tensor checked_gradient(const Node& node, std::size_t index, Tensor grad) {
+  const InputInfo& info = node.inputs[index];
+  XGRAD_CHECK(grad.dtype() == info.dtype, "{}: backward returned a {} gradient for input {}, which is {} (shape {})",
+              node.name, grad.dtype(), index, info.dtype, info.shape);
+  if (grad.shape() != info.shape) {
+    XGRAD_CHECK(reduces_to(grad.shape(), info.shape),
+                "{}: backward returned a gradient of shape {} for input {}, which has shape {}", node.name,
+                grad.shape(), index, info.shape);
+    grad = sum_to_shape(grad, info.shape);
+  }
+  return grad;
+}
+
+// g with each hook applied in order (an undefined result keeps g).
+Tensor apply_hooks(const std::vector<std::pair<std::uint64_t, GradHook>>& hooks, Tensor g, const std::string& what) {
+  for (const auto& [id, hook] : hooks) {
+    Tensor replaced = hook(g);
+    if (!replaced.defined()) continue;
+    XGRAD_CHECK(replaced.shape() == g.shape() && replaced.dtype() == g.dtype(),
+                "register_hook: a hook on {} returned a gradient of shape {} ({}), expected shape {} ({})", what,
+                replaced.shape(), replaced.dtype(), g.shape(), g.dtype());
+    g = replaced;
+  }
+  return g;
+}
+
+// Adds `grad` into `accumulated` (which may be undefined).
+void add_into(Tensor& accumulated, const Tensor& grad) {
+  accumulated = accumulated.defined() ? add(accumulated, grad) : grad;
+}
+
+// Adds a finished gradient into a leaf's .grad(), under the leaf's lock: two
+// threads may backward into one shared leaf. Without create_graph the stored
+// gradient is a buffer nobody else holds (an optimizer updates it in place);
+// with it, the gradient keeps its graph.
+void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad, bool create_graph) {
+  std::lock_guard lock(detail::graph_mutex(&leaf));
+  if (create_graph) {
+    leaf.grad = leaf.grad.defined() ? add(leaf.grad, grad) : grad;
+    return;
+  }
   if (!leaf.grad.defined()) {
     const bool exclusive = grad.impl_ptr().use_count() <= 2 && grad.impl()->storage.use_count() == 1;
     leaf.grad = exclusive ? grad.detach() : grad.clone().detach();
@@ -58,125 +112,253 @@ void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad) {
   }
 }
 
-Tensor checked_gradient(const Node& node, std::size_t index, Tensor grad) {
-  const InputInfo& info = node.inputs[index];
-  if (grad.shape() != info.shape) {
-    grad = sum_to_shape(grad, info.shape);
-  }
-  XGRAD_CHECK(grad.dtype() == info.dtype, "{}: gradient for input {} has dtype {}, expected {}", node.name, index,
-              grad.dtype(), info.dtype);
-  return grad;
-}
+// One leaf the pass reaches: how many edges still have to report, and the sum so far.
+struct LeafState {
+  std::shared_ptr<TensorImpl> impl;
+  int pending = 0;
+  Tensor grad;
+};
 
-}  // namespace
+// What a pass does with the gradients that reach its targets.
+struct Targets {
+  bool accumulate = true;                                    // backward(): into every leaf's .grad()
+  std::unordered_map<const TensorImpl*, std::size_t> leaves; // grad(): leaf inputs, by position
+  std::unordered_map<const Node*, std::size_t> nodes;        // grad(): non-leaf inputs, by their grad_fn
+  std::vector<Tensor> captured;
+};
 
-void run_backward(const Tensor& root, const Tensor& grad_in, BackwardOptions options) {
-  XGRAD_CHECK(root.defined(), "backward: called on an undefined tensor");
+void check_seed(const Tensor& root, const Tensor& seed, std::size_t index, const char* op) {
+  XGRAD_CHECK(root.defined(), "{}: output {} is an undefined tensor", op, index);
   XGRAD_CHECK(root.requires_grad(),
-              "backward: the tensor does not require grad and has no grad_fn (shape {}); "
+              "{}: the tensor does not require grad and has no grad_fn (shape {}); "
               "did you create it under NoGradGuard or forget requires_grad?",
-              root.shape());
-  Tensor grad = grad_in;
-  if (!grad.defined()) {
+              op, root.shape());
+  if (!seed.defined()) {
     XGRAD_CHECK(root.numel() == 1,
-                "backward: grad can be implicitly created only for one-element outputs; got shape {} "
+                "{}: grad can be implicitly created only for one-element outputs; got shape {} "
                 "(pass a gradient of that shape: y.backward(grad))",
-                root.shape());
-    grad = ones(root.shape(), {.dtype = root.dtype()});
-  }
-  XGRAD_CHECK(grad.shape() == root.shape(), "backward: gradient has shape {} but the tensor has shape {}",
-              grad.shape(), root.shape());
-  XGRAD_CHECK(grad.dtype() == root.dtype(), "backward: gradient has dtype {} but the tensor has dtype {}",
-              grad.dtype(), root.dtype());
-
-  NoGradGuard no_grad;  // gradients are computed outside the graph
-  if (!root.grad_fn()) {
-    // `grad` may be the caller's own tensor: never adopt it as .grad() (an
-    // in-place update of the gradient would change the caller's tensor).
-    accumulate_into_leaf(*root.impl(), grad_in.defined() ? grad.clone() : grad);
+                op, root.shape());
     return;
   }
+  XGRAD_CHECK(seed.shape() == root.shape(), "{}: gradient has shape {} but the tensor has shape {}", op, seed.shape(),
+              root.shape());
+  XGRAD_CHECK(seed.dtype() == root.dtype(), "{}: gradient has dtype {} but the tensor has dtype {}", op, seed.dtype(),
+              root.dtype());
+}
 
-  // Count, for each reachable node, how many consumers will send it a gradient.
-  std::unordered_map<Node*, int> pending_consumers;
+// The pass shared by backward() and grad().
+void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds_in, bool retain_graph, bool create_graph,
+         Targets& targets, const char* op) {
+  XGRAD_CHECK(!roots.empty(), "{}: no outputs to differentiate", op);
+  XGRAD_CHECK(seeds_in.empty() || seeds_in.size() == roots.size(), "{}: got {} gradients for {} outputs", op,
+              seeds_in.size(), roots.size());
+  std::vector<Tensor> seeds(roots.size());
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    const Tensor seed = seeds_in.empty() ? Tensor() : seeds_in[i];
+    check_seed(roots[i], seed, i, op);
+    // A caller's seed is never adopted as a .grad() (an optimizer's in-place
+    // update would change the caller's tensor); ones are made fresh.
+    seeds[i] = seed.defined() ? (create_graph ? seed : seed.detach())
+                              : ones(roots[i].shape(), {.dtype = roots[i].dtype()});
+  }
+
+  GradModeGuard grad_mode(create_graph);  // gradients are recorded only under create_graph
+
+  // Count, for each reachable node and leaf, how many edges will report to it.
+  std::unordered_map<Node*, int> pending;
+  std::unordered_map<const TensorImpl*, LeafState> leaves;
+  std::unordered_map<Node*, Tensor> grads;
+  std::vector<Node*> stack;
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    Node* node = roots[i].grad_fn().get();
+    if (node == nullptr) {
+      LeafState& leaf = leaves[roots[i].impl()];
+      leaf.impl = roots[i].impl_ptr();
+      add_into(leaf.grad, seeds[i]);
+      continue;
+    }
+    add_into(grads[node], seeds[i]);
+    if (pending.try_emplace(node, 0).second) stack.push_back(node);
+  }
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    for (const Edge& edge : node->next) {
+      if (edge.node) {
+        auto [it, first_visit] = pending.try_emplace(edge.node.get(), 0);
+        ++it->second;
+        if (first_visit) stack.push_back(edge.node.get());
+      } else if (edge.leaf) {
+        LeafState& leaf = leaves[edge.leaf.get()];
+        leaf.impl = edge.leaf;
+        ++leaf.pending;
+      }
+    }
+  }
+
+  // Topological order (Kahn's, consumers first): a node runs once every consumer
+  // has reported, whether or not it sent a gradient.
+  std::vector<Node*> order;
+  order.reserve(pending.size());
   {
-    std::vector<Node*> stack = {root.grad_fn().get()};
-    pending_consumers[stack.back()] = 0;
+    std::unordered_map<Node*, int> remaining = pending;
+    for (auto it = roots.rbegin(); it != roots.rend(); ++it) {  // the first root runs first
+      Node* node = it->grad_fn().get();
+      if (node != nullptr && remaining[node] == 0 && std::find(stack.begin(), stack.end(), node) == stack.end()) {
+        stack.push_back(node);
+      }
+    }
     while (!stack.empty()) {
       Node* node = stack.back();
       stack.pop_back();
+      order.push_back(node);
       for (const Edge& edge : node->next) {
-        if (edge.node) {
-          auto [it, first_visit] = pending_consumers.try_emplace(edge.node.get(), 0);
-          ++it->second;
-          if (first_visit) {
-            stack.push_back(edge.node.get());
-          }
+        if (edge.node && --remaining[edge.node.get()] == 0) stack.push_back(edge.node.get());
+      }
+    }
+  }
+
+  // grad(): run only the nodes that lead to an input.
+  std::unordered_set<const Node*> needed;
+  if (!targets.accumulate) {
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      const Node* node = *it;
+      for (const Edge& edge : node->next) {
+        if ((edge.node && (needed.count(edge.node.get()) != 0 || targets.nodes.count(edge.node.get()) != 0)) ||
+            (edge.leaf && targets.leaves.count(edge.leaf.get()) != 0)) {
+          needed.insert(node);
+          break;
         }
       }
     }
   }
 
-  // Reverse topological order: a node runs once all its consumers have sent
-  // their gradients (which the engine has summed).
-  std::unordered_map<Node*, Tensor> grads;
-  grads[root.grad_fn().get()] = grad;
-  std::vector<Node*> ready = {root.grad_fn().get()};
-  std::vector<Node*> visited;
-  while (!ready.empty()) {
-    Node* node = ready.back();
-    ready.pop_back();
-    visited.push_back(node);
+  // A leaf whose every edge has reported: hooks, then .grad() (or the result).
+  auto finish_leaf = [&](LeafState& leaf) {
+    if (!leaf.grad.defined()) return;
+    if (!targets.accumulate) {
+      if (auto it = targets.leaves.find(leaf.impl.get()); it != targets.leaves.end()) {
+        targets.captured[it->second] = leaf.grad;
+      }
+      return;
+    }
+    std::vector<std::pair<std::uint64_t, GradHook>> hooks;
+    std::vector<std::pair<std::uint64_t, PostAccumulateGradHook>> post_hooks;
+    {
+      std::lock_guard lock(detail::graph_mutex(leaf.impl.get()));
+      hooks = leaf.impl->grad_hooks;
+      post_hooks = leaf.impl->post_accumulate_grad_hooks;
+    }
+    accumulate_into_leaf(*leaf.impl, apply_hooks(hooks, leaf.grad, "a leaf"), create_graph);
+    leaf.grad = Tensor();
+    Tensor handle(leaf.impl);
+    for (auto& [id, hook] : post_hooks) hook(handle);
+  };
+  for (auto& [impl, leaf] : leaves) {
+    if (leaf.pending == 0) finish_leaf(leaf);  // a root that is a leaf
+  }
+
+  std::vector<Node*> ran;
+  for (Node* node : order) {
     Tensor grad_output = std::move(grads[node]);
     grads.erase(node);
-    XGRAD_CHECK(!node->released && node->backward,
-                "backward: trying to backward through the graph a second time (through {}); its saved "
-                "values were freed after the first backward. Pass {{.retain_graph = true}} to the first "
-                "backward if you need to backward twice",
-                node->name);
-    NeedsGrad needs(node->next.size());
-    for (std::size_t i = 0; i < node->next.size(); ++i) {
-      needs[i] = node->next[i].needs_grad();
+    if (!targets.accumulate) {
+      if (auto it = targets.nodes.find(node); it != targets.nodes.end()) targets.captured[it->second] = grad_output;
     }
-    std::vector<Tensor> input_grads = node->backward(grad_output, needs);
-    XGRAD_CHECK(input_grads.size() == node->next.size(), "{}: backward returned {} gradients for {} inputs",
-                node->name, input_grads.size(), node->next.size());
+    const bool runs = grad_output.defined() && (targets.accumulate || needed.count(node) != 0);
+    std::vector<Tensor> input_grads;
+    if (runs) {
+      XGRAD_CHECK(!node->released && node->backward,
+                  "backward: trying to backward through the graph a second time (through {}); its saved "
+                  "values were freed after the first backward. Pass {{.retain_graph = true}} to the first "
+                  "backward if you need to backward twice",
+                  node->name);
+      std::vector<std::pair<std::uint64_t, GradHook>> hooks;
+      std::shared_ptr<TensorImpl> retained;
+      {
+        std::lock_guard lock(detail::graph_mutex(node));
+        hooks = node->output_hooks;
+        retained = node->retained_output.lock();
+      }
+      grad_output = apply_hooks(hooks, std::move(grad_output), fmt::format("the output of {}", node->name));
+      if (retained && targets.accumulate) accumulate_into_leaf(*retained, grad_output, create_graph);
+      NeedsGrad needs(node->next.size());
+      for (std::size_t i = 0; i < node->next.size(); ++i) {
+        const Edge& edge = node->next[i];
+        needs[i] = targets.accumulate ? edge.needs_grad()
+                                      : (edge.node && (needed.count(edge.node.get()) || targets.nodes.count(edge.node.get()))) ||
+                                            (edge.leaf && targets.leaves.count(edge.leaf.get()));
+      }
+      {
+        detail::RunningNodeGuard running(node);
+        input_grads = node->backward(grad_output, needs);
+      }
+      XGRAD_CHECK(input_grads.size() == node->next.size(), "{}: backward returned {} gradients for {} inputs",
+                  node->name, input_grads.size(), node->next.size());
+      ran.push_back(node);
+    }
     for (std::size_t i = 0; i < node->next.size(); ++i) {
       const Edge& edge = node->next[i];
-      if (!edge.needs_grad()) {
-        continue;
-      }
-      if (input_grads[i].defined()) {
-        Tensor input_grad = checked_gradient(*node, i, std::move(input_grads[i]));
+      Tensor input_grad;
+      if (runs && edge.needs_grad() && input_grads[i].defined()) {
+        input_grad = checked_gradient(*node, i, std::move(input_grads[i]));
         if (is_anomaly_enabled()) {
           check_finite(input_grad, fmt::format("the gradient that {} returned for its input {} ({})", node->name, i,
-                                               node->anomaly_context.empty() ? "recorded before detect_anomaly was enabled"
-                                                                             : node->anomaly_context));
-        }
-        if (edge.leaf) {
-          accumulate_into_leaf(*edge.leaf, input_grad);
-        } else {
-          Tensor& slot = grads[edge.node.get()];
-          slot = slot.defined() ? add(slot, input_grad) : input_grad;
+                                               node->anomaly_context.empty()
+                                                   ? "recorded before detect_anomaly was enabled"
+                                                   : node->anomaly_context));
         }
       }
-      if (edge.node && --pending_consumers[edge.node.get()] == 0) {
-        // A producer whose consumers sent nothing (all undefined) has no work.
-        if (grads.count(edge.node.get()) != 0) {
-          ready.push_back(edge.node.get());
-        } else {
-          visited.push_back(edge.node.get());
-        }
+      if (edge.leaf) {
+        LeafState& leaf = leaves[edge.leaf.get()];
+        if (input_grad.defined()) add_into(leaf.grad, input_grad);
+        if (--leaf.pending == 0) finish_leaf(leaf);
+      } else if (edge.node && input_grad.defined()) {
+        add_into(grads[edge.node.get()], input_grad);
       }
     }
   }
 
-  if (!options.retain_graph) {
-    for (Node* node : visited) {
+  if (!retain_graph) {
+    for (Node* node : ran) {
       node->backward = nullptr;
       node->released = true;
     }
   }
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, BackwardOptions options) {
+  Targets targets;
+  run(roots, grads, options.retain_graph.value_or(options.create_graph), options.create_graph, targets, "backward");
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, GradOptions options) {
+  XGRAD_CHECK(!inputs.empty(), "grad: no inputs to differentiate with respect to");
+  Targets targets;
+  targets.accumulate = false;
+  targets.captured.resize(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& input = inputs[i];
+    XGRAD_CHECK(input.defined(), "grad: input {} is an undefined tensor", i);
+    XGRAD_CHECK(input.requires_grad(), "grad: input {} (shape {}) does not require grad", i, input.shape());
+    if (input.grad_fn()) {
+      XGRAD_CHECK(targets.nodes.emplace(input.grad_fn().get(), i).second, "grad: input {} appears twice", i);
+    } else {
+      XGRAD_CHECK(targets.leaves.emplace(input.impl(), i).second, "grad: input {} appears twice", i);
+    }
+  }
+  run(outputs, grad_outputs, options.retain_graph.value_or(options.create_graph), options.create_graph, targets,
+      "grad");
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    XGRAD_CHECK(targets.captured[i].defined() || options.allow_unused,
+                "grad: input {} (shape {}) was not used to compute the outputs; pass {{.allow_unused = true}} to "
+                "get an undefined tensor for it",
+                i, inputs[i].shape());
+  }
+  return targets.captured;
 }
 
 }  // namespace xgrad::autograd

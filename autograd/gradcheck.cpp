@@ -3,8 +3,12 @@
 #include <cmath>
 #include <ostream>
 
+#include <random>
+
+#include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 #include "core/creation.hpp"
+#include "core/ops.hpp"
 
 namespace xgrad::autograd {
 
@@ -105,6 +109,61 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
       result.passed ? "passed" : "failed", result.output_index, result.input, result.input_index, result.analytical,
       result.numerical, std::abs(result.analytical - result.numerical),
       options.atol + options.rtol * std::abs(result.numerical), options.atol, options.rtol);
+  if (!result.passed && options.raise) throw Error(result.message);
+  return result;
+}
+
+GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, GradcheckOptions options) {
+  XGRAD_CHECK(!inputs.empty(), "gradgradcheck: expected at least one input");
+  std::vector<std::size_t> differentiable;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    XGRAD_CHECK(inputs[i].defined(), "gradgradcheck: input {} is an undefined tensor", i);
+    XGRAD_CHECK(inputs[i].dtype() == kFloat64,
+                "gradgradcheck: input {} (shape {}) is {}; finite differences need float64 inputs (use .to(kFloat64))",
+                i, inputs[i].shape(), inputs[i].dtype());
+    if (inputs[i].requires_grad()) differentiable.push_back(i);
+  }
+  XGRAD_CHECK(!differentiable.empty(), "gradgradcheck: no input requires grad, so there is no gradient to check");
+  Tensor y = [&] {
+    std::vector<Tensor> probe;
+    for (const Tensor& input : inputs) probe.push_back(input.detach().clone().requires_grad_(input.requires_grad()));
+    return fn(probe);
+  }();
+  XGRAD_CHECK(y.defined() && y.dtype() == kFloat64, "gradgradcheck: the function must return a defined float64 tensor");
+
+  // v: the output gradient, fixed and away from zero so no term cancels by accident.
+  Tensor v = empty(y.shape(), {.dtype = kFloat64});
+  std::mt19937_64 generator(0x5eed);
+  std::uniform_real_distribution<double> draw(0.5, 1.5);
+  for (std::int64_t k = 0; k < v.numel(); ++k) v.data_ptr<double>()[k] = (k % 2 == 0 ? 1.0 : -1.0) * draw(generator);
+  v.requires_grad_(true);
+
+  std::vector<Tensor> extended = inputs;
+  extended.push_back(v);
+  const std::size_t count = inputs.size();
+  auto first_order = [fn, differentiable, count](const std::vector<Tensor>& in) {
+    // Gradients are needed at the perturbed points too, which gradcheck
+    // evaluates under NoGradGuard.
+    GradModeGuard grad_mode(true);
+    const std::vector<Tensor> xs(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(count));
+    const Tensor out = fn(xs);
+    std::vector<Tensor> wrt;
+    for (std::size_t i : differentiable) wrt.push_back(xs[i]);
+    std::vector<Tensor> flat;
+    if (!out.requires_grad()) {  // the function does not depend on any input
+      for (const Tensor& x : wrt) flat.push_back(zeros({x.numel()}, {.dtype = kFloat64}));
+      return cat(flat, 0);
+    }
+    const std::vector<Tensor> grads =
+        grad({out}, wrt, {in[count]}, {.create_graph = true, .allow_unused = true});
+    for (std::size_t j = 0; j < wrt.size(); ++j) {
+      flat.push_back(grads[j].defined() ? grads[j].reshape({wrt[j].numel()}) : zeros({wrt[j].numel()}, {.dtype = kFloat64}));
+    }
+    return cat(flat, 0);
+  };
+  GradcheckResult result = gradcheck(first_order, extended, {.eps = options.eps, .atol = options.atol,
+                                                              .rtol = options.rtol, .raise = false});
+  result.message.replace(0, std::string("gradcheck").size(), "gradgradcheck");
   if (!result.passed && options.raise) throw Error(result.message);
   return result;
 }

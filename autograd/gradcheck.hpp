@@ -46,4 +46,12 @@ using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, GradcheckOptions options = {});
 
+// Checks second derivatives (PyTorch's gradgradcheck): gradcheck of the map
+// (inputs, v) -> d<fn(inputs), v>/d(inputs), the first-order gradients computed
+// with create_graph, against a fixed random v (float64, seeded here, so the
+// global generator is untouched). A gradient that does not depend on an input
+// (relu's, max_pool1d's) counts as zero, which is what its second derivative is
+// almost everywhere. result.input indexes the inputs and then v as the last one.
+GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, GradcheckOptions options = {});
+
 }  // namespace xgrad::autograd

@@ -1,5 +1,8 @@
 #include "autograd/node.hpp"
 
+#include <array>
+#include <cstdint>
+
 #include "autograd/anomaly.hpp"
 #include "autograd/grad_mode.hpp"
 
@@ -30,18 +33,6 @@ Node::~Node() {
   }
 }
 
-bool needs_graph(std::initializer_list<const Tensor*> inputs) {
-  if (!is_grad_enabled()) {
-    return false;
-  }
-  for (const Tensor* input : inputs) {
-    if (input->defined() && input->requires_grad()) {
-      return true;
-    }
-  }
-  return false;
-}
-
 bool needs_graph(const std::vector<Tensor>& inputs) {
   if (!is_grad_enabled()) {
     return false;
@@ -54,15 +45,24 @@ bool needs_graph(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs, BackwardFn backward) {
+Tensor record(std::string name, Tensor output, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  XGRAD_CHECK(output.defined(), "{}: the forward returned an undefined tensor", name);
   if (!needs_graph(inputs)) {
     return output;
   }
+  XGRAD_CHECK(!output.grad_fn(),
+              "{}: the output was already recorded by {}; compute a custom op's forward under NoGradGuard so "
+              "that only its own backward is recorded",
+              name, output.grad_fn()->name);
+  XGRAD_CHECK(!(output.is_leaf() && output.requires_grad()),
+              "{}: the output is a leaf that requires grad (shape {}); return a new tensor, not an input", name,
+              output.shape());
+  XGRAD_CHECK(static_cast<bool>(backward), "{}: the backward function is empty", name);
   auto node = std::make_shared<Node>();
-  node->name = name;
+  node->name = std::move(name);
   if (is_anomaly_enabled()) {
     node->anomaly_context = current_anomaly_context();
-    check_finite(output, fmt::format("the forward output of {} ({})", name, node->anomaly_context));
+    check_finite(output, fmt::format("the forward output of {} ({})", node->name, node->anomaly_context));
   }
   node->backward = std::move(backward);
   node->next.reserve(inputs.size());
@@ -77,11 +77,71 @@ Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs
       }
     }
     node->next.push_back(std::move(edge));
-    node->inputs.push_back(input.defined() ? InputInfo{input.shape(), input.dtype()} : InputInfo{{}, kFloat32});
+    node->inputs.push_back(input.defined() ? InputInfo{input.shape(), input.dtype(), input.impl()}
+                                           : InputInfo{{}, kFloat32, nullptr});
   }
   output.impl()->requires_grad = true;
   output.impl()->grad_fn = std::move(node);
   return output;
+}
+
+namespace {
+thread_local Node* running_node = nullptr;
+}  // namespace
+
+namespace detail {
+std::mutex& graph_mutex(const void* owner) {
+  static std::array<std::mutex, 64> mutexes;
+  return mutexes[(reinterpret_cast<std::uintptr_t>(owner) >> 6) % mutexes.size()];
+}
+
+RunningNodeGuard::RunningNodeGuard(Node* node) : previous_(running_node) { running_node = node; }
+RunningNodeGuard::~RunningNodeGuard() { running_node = previous_; }
+}  // namespace detail
+
+SavedTensor::SavedTensor(const Tensor& tensor) : tensor_(tensor) {
+  if (tensor.defined()) version_ = tensor.impl()->storage->version();
+}
+
+SavedTensor SavedTensor::output(const Tensor& output) {
+  SavedTensor saved(output.defined() ? output.detach() : output);
+  saved.is_output_ = true;
+  return saved;
+}
+
+Tensor SavedTensor::get() const {
+  if (!tensor_.defined()) return tensor_;
+  const Storage& storage = *tensor_.impl()->storage;
+  const std::uint64_t now = storage.version();
+  if (now != version_) {
+    std::string which = "a saved tensor";
+    std::string op = "backward";
+    if (running_node != nullptr) {
+      op = running_node->name;
+      if (is_output_) {
+        which = "its output";
+      } else {
+        for (std::size_t i = 0; i < running_node->inputs.size(); ++i) {
+          if (running_node->inputs[i].identity == tensor_.impl()) {
+            which = fmt::format("input {}", i);
+            break;
+          }
+        }
+      }
+    }
+    fail("{}: {} ({} {}), saved for backward at version {}, was modified in place (now version {}) by {}; "
+         "clone it before changing it in place, or change it after backward",
+         op, which, tensor_.dtype(), tensor_.shape(), version_, now, storage.last_writer());
+  }
+  if (is_output_ && running_node != nullptr && is_grad_enabled()) {
+    // Under create_graph the output takes part in the recorded backward: give it
+    // its producer back, so gradients through it reach this node's inputs.
+    Tensor attached = make_tensor(tensor_.impl()->storage, tensor_.shape());
+    attached.impl()->requires_grad = true;
+    attached.impl()->grad_fn = running_node->shared_from_this();
+    return attached;
+  }
+  return tensor_;
 }
 
 }  // namespace xgrad::autograd

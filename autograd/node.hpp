@@ -4,12 +4,32 @@
 // and one edge per input pointing at that input's producer: another node, or a
 // leaf tensor whose .grad() receives the gradient. Edges point from outputs to
 // inputs only, so there are no ownership cycles.
+//
+// This header is also the public way to write a differentiable op of your own
+// (the role of LibTorch's torch::autograd::Function): compute the forward
+// without recording, then `record` it with its backward right below, saving
+// what the backward needs as SavedTensor so in-place changes are caught:
+//
+//   Tensor softplus(const Tensor& x) {
+//     Tensor y = [&] { NoGradGuard no_grad; return (x.exp() + 1.0).log(); }();
+//     return autograd::record("SoftplusBackward", y, {x},
+//         [x = autograd::SavedTensor(x)](const Tensor& grad, const autograd::NeedsGrad&) {
+//           // d/dx log(1 + e^x) = sigmoid(x)
+//           return std::vector<Tensor>{grad * x.get().sigmoid()};
+//         });
+//   }
+//
+// A backward written with xgrad ops is itself differentiable: under
+// create_graph the engine records it, so the op has second derivatives too.
 #pragma once
 
 #include <functional>
 #include <initializer_list>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -35,15 +55,21 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, 
 struct InputInfo {
   Shape shape;
   Dtype dtype;
+  // Which tensor it was, to name a saved input in errors; compared, never dereferenced.
+  const TensorImpl* identity = nullptr;
 };
 
-struct Node {
-  const char* name = "";              // "MulBackward", shown as grad_fn
+struct Node : std::enable_shared_from_this<Node> {
+  std::string name;                   // "MulBackward", shown as grad_fn
   BackwardFn backward;                // released (empty) after a backward without retain_graph
   std::vector<Edge> next;             // one per input
   std::vector<InputInfo> inputs;      // shapes and dtypes the gradients must have
   bool released = false;
   std::string anomaly_context;        // where it was recorded; set only under detect_anomaly
+  // The produced tensor's hooks (register_hook on a non-leaf) and its retain_grad
+  // target (weak: the tensor owns this node, not the other way round).
+  std::vector<std::pair<std::uint64_t, GradHook>> output_hooks;
+  std::weak_ptr<TensorImpl> retained_output;
 
   Node() = default;
   Node(const Node&) = delete;
@@ -54,11 +80,56 @@ struct Node {
 };
 
 // True when grad mode is on and some input requires grad: the op must record.
-bool needs_graph(std::initializer_list<const Tensor*> inputs);
 bool needs_graph(const std::vector<Tensor>& inputs);
 
 // Records `name` on `output` when needs_graph(inputs); returns output (now with
 // grad_fn and requires_grad) so an op can end with `return record(...)`.
-Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs, BackwardFn backward);
+// `output` must not have been recorded already (compute it under NoGradGuard).
+Tensor record(std::string name, Tensor output, const std::vector<Tensor>& inputs, BackwardFn backward);
+
+// A tensor that a backward function needs (PyTorch's SavedVariable). Capture
+// one per tensor in the backward lambda and read it with get() (it also
+// converts to Tensor where one is expected). get() throws xgrad::Error if the
+// tensor's storage was modified in place after it was saved, naming the op, the
+// tensor and both versions; without that check the gradient would silently be
+// computed from the new values.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  // Saves an input of the op (or any tensor other than its output). Under
+  // create_graph, get() returns it with its graph, so the backward is recorded.
+  explicit SavedTensor(const Tensor& tensor);
+  // Saves the op's own output (do not capture the output itself: the node would
+  // own itself). Under create_graph, get() returns it attached to this node.
+  static SavedTensor output(const Tensor& output);
+
+  Tensor get() const;
+  operator Tensor() const { return get(); }  // NOLINT: reads like the math in formulas
+  bool defined() const { return tensor_.defined(); }
+
+ private:
+  Tensor tensor_;
+  std::uint64_t version_ = 0;
+  bool is_output_ = false;
+};
+
+namespace detail {
+// The lock that guards a leaf's .grad() and hooks, or a node's hooks, keyed by
+// its address (a fixed table of mutexes: two threads may backward into one leaf).
+std::mutex& graph_mutex(const void* owner);
+
+// Marks the node whose backward runs on this thread (the engine sets it): names
+// saved tensors in errors and attaches saved outputs to it under create_graph.
+class RunningNodeGuard {
+ public:
+  explicit RunningNodeGuard(Node* node);
+  ~RunningNodeGuard();
+  RunningNodeGuard(const RunningNodeGuard&) = delete;
+  RunningNodeGuard& operator=(const RunningNodeGuard&) = delete;
+
+ private:
+  Node* previous_;
+};
+}  // namespace detail
 
 }  // namespace xgrad::autograd

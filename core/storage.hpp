@@ -3,6 +3,7 @@
 // AVX-512 loads); this header keeps xtensor out of every file that includes it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -23,12 +24,25 @@ class Storage {
   void* data() { return data_; }
   const void* data() const { return data_; }
 
+  // The version counter (PyTorch's): every in-place write to this storage bumps
+  // it, so a tensor saved for backward can tell it was changed after it was saved.
+  // Views and detached tensors share their base's storage, hence its counter.
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  // `op` names the writer ("fill_", "add_"); it must be a string literal.
+  void bump_version(const char* op) {
+    last_writer_.store(op, std::memory_order_relaxed);
+    version_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  const char* last_writer() const { return last_writer_.load(std::memory_order_relaxed); }
+
  private:
   struct Buffer;
   std::unique_ptr<Buffer> buffer_;
   void* data_ = nullptr;
   std::int64_t numel_ = 0;
   Dtype dtype_;
+  std::atomic<std::uint64_t> version_{0};
+  std::atomic<const char*> last_writer_{"an in-place op"};
 };
 
 }  // namespace xgrad

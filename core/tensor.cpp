@@ -1,6 +1,7 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <new>
 
 #include "autograd/engine.hpp"
@@ -85,7 +86,74 @@ std::string Tensor::grad_fn_name() const {
 }
 
 void Tensor::backward(const Tensor& grad, BackwardOptions options) const {
-  autograd::run_backward(*this, grad, options);
+  checked_impl("backward");
+  autograd::backward({*this}, {grad}, options);
+}
+
+namespace {
+std::uint64_t next_hook_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
+// Removes the entry with `id` from a hook list, under the owner's lock.
+template <class Owner, class List>
+std::function<void()> hook_remover(const std::shared_ptr<Owner>& owner, List Owner::*list, std::uint64_t id) {
+  return [weak = std::weak_ptr<Owner>(owner), list, id] {
+    if (auto alive = weak.lock()) {
+      std::lock_guard lock(autograd::detail::graph_mutex(alive.get()));
+      auto& hooks = (*alive).*list;
+      hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [id](const auto& entry) { return entry.first == id; }),
+                  hooks.end());
+    }
+  };
+}
+}  // namespace
+
+RemovableHandle Tensor::register_hook(GradHook hook) const {
+  const TensorImpl& impl = checked_impl("register_hook");
+  XGRAD_CHECK(impl.requires_grad,
+              "register_hook: cannot register a hook on a tensor that does not require grad (shape {})", impl.shape);
+  XGRAD_CHECK(static_cast<bool>(hook), "register_hook: the hook is empty");
+  const std::uint64_t id = next_hook_id();
+  if (impl.grad_fn) {
+    // A non-leaf's gradient is what its grad_fn receives: the hook lives there.
+    std::lock_guard lock(autograd::detail::graph_mutex(impl.grad_fn.get()));
+    impl.grad_fn->output_hooks.emplace_back(id, std::move(hook));
+    return RemovableHandle(hook_remover(impl.grad_fn, &autograd::Node::output_hooks, id));
+  }
+  std::lock_guard lock(autograd::detail::graph_mutex(impl_.get()));
+  impl_->grad_hooks.emplace_back(id, std::move(hook));
+  return RemovableHandle(hook_remover(impl_, &TensorImpl::grad_hooks, id));
+}
+
+void Tensor::retain_grad() const {
+  const TensorImpl& impl = checked_impl("retain_grad");
+  XGRAD_CHECK(impl.requires_grad, "retain_grad: cannot retain the gradient of a tensor that does not require grad (shape {})",
+              impl.shape);
+  if (!impl.grad_fn) return;  // leaves keep theirs
+  std::lock_guard lock(autograd::detail::graph_mutex(impl.grad_fn.get()));
+  impl.grad_fn->retained_output = impl_;
+}
+
+bool Tensor::retains_grad() const {
+  const TensorImpl& impl = checked_impl("retains_grad");
+  if (!impl.grad_fn) return false;
+  std::lock_guard lock(autograd::detail::graph_mutex(impl.grad_fn.get()));
+  return impl.grad_fn->retained_output.lock() == impl_;
+}
+
+RemovableHandle Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const {
+  const TensorImpl& impl = checked_impl("register_post_accumulate_grad_hook");
+  XGRAD_CHECK(impl.grad_fn == nullptr && impl.requires_grad,
+              "register_post_accumulate_grad_hook: only leaf tensors that require grad accumulate a gradient; this "
+              "one {}",
+              impl.grad_fn ? fmt::format("was made by {}", impl.grad_fn->name) : std::string("does not require grad"));
+  XGRAD_CHECK(static_cast<bool>(hook), "register_post_accumulate_grad_hook: the hook is empty");
+  const std::uint64_t id = next_hook_id();
+  std::lock_guard lock(autograd::detail::graph_mutex(impl_.get()));
+  impl_->post_accumulate_grad_hooks.emplace_back(id, std::move(hook));
+  return RemovableHandle(hook_remover(impl_, &TensorImpl::post_accumulate_grad_hooks, id));
 }
 
 namespace {
@@ -114,27 +182,31 @@ Tensor& Tensor::copy_(const Tensor& source) {
     detail::binary_loop(from.data_ptr<T>(), from.shape(), from.data_ptr<T>(), from.shape(), data_ptr<T>(), shape(),
                         [](T x, T) { return x; });
   });
+  impl_->storage->bump_version("copy_");
   return *this;
 }
 
-Tensor& Tensor::zero_() {
-  check_in_place(*this, "zero_");
-  return fill_(0.0);
-}
-
-Tensor& Tensor::fill_(double value) {
-  check_in_place(*this, "fill_");
-  dispatch(dtype(), [&](auto zero) {
+namespace {
+Tensor& fill_with(Tensor& t, double value, const char* op) {
+  check_in_place(t, op);
+  dispatch(t.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    std::fill_n(data_ptr<T>(), numel(), static_cast<T>(value));
+    std::fill_n(t.data_ptr<T>(), t.numel(), static_cast<T>(value));
   });
-  return *this;
+  t.impl()->storage->bump_version(op);
+  return t;
 }
+}  // namespace
+
+Tensor& Tensor::zero_() { return fill_with(*this, 0.0, "zero_"); }
+
+Tensor& Tensor::fill_(double value) { return fill_with(*this, value, "fill_"); }
 
 Tensor& Tensor::uniform_(double low, double high) {
   check_in_place(*this, "uniform_");
   XGRAD_CHECK(low <= high, "uniform_: expected low <= high, got low={} high={}", low, high);
   dispatch(dtype(), [&](auto zero) { random::fill_uniform(data_ptr<decltype(zero)>(), numel(), low, high); });
+  impl_->storage->bump_version("uniform_");
   return *this;
 }
 
@@ -142,6 +214,7 @@ Tensor& Tensor::normal_(double mean, double std) {
   check_in_place(*this, "normal_");
   XGRAD_CHECK(std >= 0, "normal_: expected std >= 0, got {}", std);
   dispatch(dtype(), [&](auto zero) { random::fill_normal(data_ptr<decltype(zero)>(), numel(), mean, std); });
+  impl_->storage->bump_version("normal_");
   return *this;
 }
 

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <optional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -17,6 +19,7 @@
 #include "core/device.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"
+#include "core/hooks.hpp"
 #include "core/shape.hpp"
 #include "core/storage.hpp"
 
@@ -27,6 +30,7 @@ struct Node;
 }
 
 struct TensorImpl;
+class Tensor;
 
 // Options of the creation functions: zeros({2, 3}, {.dtype = kFloat64, .requires_grad = true}).
 struct TensorOptions {
@@ -36,8 +40,19 @@ struct TensorOptions {
 };
 
 struct BackwardOptions {
-  bool retain_graph = false;  // keep the graph (its saved tensors) for another backward
+  // Keep the graph (its saved tensors) for another backward. Unset: the value of
+  // create_graph (PyTorch's default), since a recorded backward reuses the graph.
+  std::optional<bool> retain_graph;
+  // Record the backward pass itself, so the gradients are differentiable
+  // (higher-order gradients: gradient penalties, Hessian-vector products).
+  bool create_graph = false;
 };
+
+// A tensor hook: sees the gradient flowing into a tensor; returns a replacement,
+// or an undefined tensor to keep it (PyTorch's Tensor.register_hook).
+using GradHook = std::function<Tensor(const Tensor& grad)>;
+// Runs after a backward pass finished accumulating into a leaf's .grad(); gets the leaf.
+using PostAccumulateGradHook = std::function<void(Tensor& leaf)>;
 
 class Tensor {
  public:
@@ -74,8 +89,21 @@ class Tensor {
   std::string grad_fn_name() const;         // "MulBackward", or "" for leaves
   // backward() on a one-element tensor; backward(grad) for any shape (grad shaped like *this).
   void backward(const Tensor& grad = Tensor(), BackwardOptions options = {}) const;
+  // Calls `hook` with the gradient of this tensor in every backward pass that
+  // reaches it, before it is accumulated (leaves) or passed on (non-leaves); a
+  // defined return value replaces the gradient. Hooks run in registration order.
+  RemovableHandle register_hook(GradHook hook) const;
+  // Keeps the gradient of a non-leaf in .grad() (accumulating, like a leaf's);
+  // a no-op on leaves, which always keep theirs.
+  void retain_grad() const;
+  bool retains_grad() const;
+  // Leaves only: calls `hook(leaf)` after a backward pass has accumulated this
+  // leaf's gradient (the point where a data-parallel all-reduce can start).
+  RemovableHandle register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const;
 
   // --- in place, outside the graph (not recorded) ---
+  // Each bumps the storage's version counter, so a backward that saved this
+  // tensor (or a view or detached alias of it) before the write throws.
   Tensor& copy_(const Tensor& source);      // broadcasts source to this shape; converts dtype
   Tensor& zero_();
   Tensor& fill_(double value);
@@ -131,6 +159,9 @@ struct TensorImpl {
   bool requires_grad = false;
   Tensor grad;
   std::shared_ptr<autograd::Node> grad_fn;  // null for leaves
+  // A leaf's hooks, by id (a non-leaf's live on its grad_fn, which sees its gradient).
+  std::vector<std::pair<std::uint64_t, GradHook>> grad_hooks;
+  std::vector<std::pair<std::uint64_t, PostAccumulateGradHook>> post_accumulate_grad_hooks;
 };
 
 // Makes a tensor with fresh, uninitialized storage.

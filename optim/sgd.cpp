@@ -76,6 +76,7 @@ void SGD::step() {
         p[j] = p[j] + step * d;
       }
     });
+    param.impl()->storage->bump_version("SGD::step");  // an in-place update, like PyTorch's add_
   }
 }
 

@@ -139,7 +139,7 @@ TEST_CASE("autograd: retain_graph allows another backward") {
 TEST_CASE("autograd: backward frees the saved tensors") {
   Tensor x = from_values({1.0, 2.0});
   Tensor y = (x * x).sum();
-  CHECK(x.impl()->storage.use_count() > 1);  // MulBackward saved x twice
+  CHECK(x.impl_ptr().use_count() > 1);  // MulBackward saved x twice
   y.backward();
   CHECK(x.impl()->storage.use_count() == 1);
 }

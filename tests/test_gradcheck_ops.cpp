@@ -1,5 +1,5 @@
-// Every differentiable op, checked by autograd::gradcheck (float64, central
-// differences) from ONE table: a row per op = name, function, input shapes,
+// Every differentiable op, checked by autograd::gradcheck and gradgradcheck
+// (float64, central differences) from ONE table: a row per op = name, function, input shapes,
 // input domain. Adding an op is adding a row.
 #include <doctest/doctest.h>
 
@@ -137,6 +137,21 @@ TEST_CASE("gradcheck: every differentiable op in the table") {
     for (const Shape& shape : op.shapes) inputs.push_back(testing::make_input(shape, op.domain));
     try {
       const autograd::GradcheckResult result = autograd::gradcheck(op.fn, inputs);
+      CHECK_MESSAGE(result.passed, op.name, ": ", result.message);
+    } catch (const std::exception& e) {
+      FAIL_CHECK(op.name, " threw: ", e.what());
+    }
+  }
+}
+
+TEST_CASE("gradgradcheck: every differentiable op in the table") {
+  for (const OpCase& op : op_table()) {
+    CAPTURE(op.name);
+    manual_seed(42);
+    std::vector<Tensor> inputs;
+    for (const Shape& shape : op.shapes) inputs.push_back(testing::make_input(shape, op.domain));
+    try {
+      const autograd::GradcheckResult result = autograd::gradgradcheck(op.fn, inputs);
       CHECK_MESSAGE(result.passed, op.name, ": ", result.message);
     } catch (const std::exception& e) {
       FAIL_CHECK(op.name, " threw: ", e.what());

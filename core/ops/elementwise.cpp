@@ -2,6 +2,7 @@
 // backward lambda right below it, with the derivative it implements in a comment.
 #include <cmath>
 
+#include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
 #include "core/ops.hpp"
@@ -11,6 +12,7 @@ namespace xgrad {
 
 using autograd::NeedsGrad;
 using autograd::record;
+using autograd::SavedTensor;
 
 namespace {
 
@@ -47,6 +49,11 @@ Tensor map2(const Tensor& a, const Tensor& b, const char* op, F f) {
   return out;
 }
 
+// True inside a backward run with create_graph (the engine turns grad mode on
+// only then): a backward must then compute with recorded ops, so that its
+// result is differentiable; otherwise it may use one fused loop.
+bool recording_backward() { return autograd::is_grad_enabled(); }
+
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -67,7 +74,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = map2(a, b, "mul", [](auto x, auto y) { return x * y; });
-  return record("MulBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+  return record("MulBackward", out, {a, b}, [a = SavedTensor(a), b = SavedTensor(b)](const Tensor& g, const NeedsGrad& needs) {
     // d(a*b)/da = b, d(a*b)/db = a
     return std::vector<Tensor>{needs[0] ? mul(g, b) : Tensor(), needs[1] ? mul(g, a) : Tensor()};
   });
@@ -75,10 +82,11 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = map2(a, b, "div", [](auto x, auto y) { return x / y; });
-  return record("DivBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+  return record("DivBackward", out, {a, b}, [a = SavedTensor(a), b = SavedTensor(b)](const Tensor& g, const NeedsGrad& needs) {
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-    Tensor grad_a = needs[0] ? div(g, b) : Tensor();
-    Tensor grad_b = needs[1] ? neg(div(mul(g, a), mul(b, b))) : Tensor();
+    const Tensor bv = b;
+    Tensor grad_a = needs[0] ? div(g, bv) : Tensor();
+    Tensor grad_b = needs[1] ? neg(div(mul(g, a), mul(bv, bv))) : Tensor();
     return std::vector<Tensor>{grad_a, grad_b};
   });
 }
@@ -117,9 +125,10 @@ Tensor rsub(const Tensor& a, double b) {
 
 Tensor rdiv(const Tensor& a, double b) {
   Tensor out = map(a, "rdiv", [b](auto x) { return static_cast<decltype(x)>(b) / x; });
-  return record("RdivBackward", out, {a}, [a = a.detach(), b](const Tensor& g, const NeedsGrad&) {
+  return record("RdivBackward", out, {a}, [a = SavedTensor(a), b](const Tensor& g, const NeedsGrad&) {
     // d(c/a)/da = -c/a^2
-    return std::vector<Tensor>{mul(div(g, mul(a, a)), -b)};
+    const Tensor av = a;
+    return std::vector<Tensor>{mul(div(g, mul(av, av)), -b)};
   });
 }
 
@@ -128,17 +137,20 @@ Tensor div_scalar(const Tensor& a, double b) {
   Tensor out = map(a, "div", [b](auto x) { return x / static_cast<decltype(x)>(b); });
   return record("DivBackward", out, {a}, [b](const Tensor& g, const NeedsGrad&) {
     // d(a/c)/da = 1/c
-    return std::vector<Tensor>{map(g, "div", [b](auto x) { return x / static_cast<decltype(x)>(b); })};
+    return std::vector<Tensor>{div_scalar(g, b)};
   });
 }
 }  // namespace
 
 Tensor pow(const Tensor& a, double exponent) {
   Tensor out = map(a, "pow", [exponent](auto x) { return std::pow(x, static_cast<decltype(x)>(exponent)); });
-  return record("PowBackward", out, {a}, [a = a.detach(), exponent](const Tensor& g, const NeedsGrad&) {
+  return record("PowBackward", out, {a}, [a = SavedTensor(a), exponent](const Tensor& g, const NeedsGrad&) {
     // d(a^e)/da = e * a^(e-1)  (zero when e == 0, as PyTorch)
     if (exponent == 0.0) {
-      return std::vector<Tensor>{zeros_like(g)};
+      return std::vector<Tensor>{mul(g, 0.0)};
+    }
+    if (recording_backward()) {
+      return std::vector<Tensor>{mul(g, mul(pow(a, exponent - 1.0), exponent))};
     }
     Tensor local = map(a, "pow_backward", [exponent](auto x) {
       using T = decltype(x);
@@ -150,7 +162,7 @@ Tensor pow(const Tensor& a, double exponent) {
 
 Tensor exp(const Tensor& a) {
   Tensor out = map(a, "exp", [](auto x) { return std::exp(x); });
-  return record("ExpBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+  return record("ExpBackward", out, {a}, [out = SavedTensor::output(out)](const Tensor& g, const NeedsGrad&) {
     // d(e^a)/da = e^a
     return std::vector<Tensor>{mul(g, out)};
   });
@@ -158,7 +170,7 @@ Tensor exp(const Tensor& a) {
 
 Tensor log(const Tensor& a) {
   Tensor out = map(a, "log", [](auto x) { return std::log(x); });
-  return record("LogBackward", out, {a}, [a = a.detach()](const Tensor& g, const NeedsGrad&) {
+  return record("LogBackward", out, {a}, [a = SavedTensor(a)](const Tensor& g, const NeedsGrad&) {
     // d(log a)/da = 1/a
     return std::vector<Tensor>{div(g, a)};
   });
@@ -166,8 +178,12 @@ Tensor log(const Tensor& a) {
 
 Tensor tanh(const Tensor& a) {
   Tensor out = map(a, "tanh", [](auto x) { return std::tanh(x); });
-  return record("TanhBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+  return record("TanhBackward", out, {a}, [out = SavedTensor::output(out)](const Tensor& g, const NeedsGrad&) {
     // d(tanh a)/da = 1 - tanh(a)^2
+    if (recording_backward()) {
+      const Tensor y = out;
+      return std::vector<Tensor>{mul(g, rsub(mul(y, y), 1.0))};
+    }
     return std::vector<Tensor>{map2(g, out, "tanh_backward", [](auto gv, auto y) { return gv * (1 - y * y); })};
   });
 }
@@ -182,8 +198,12 @@ Tensor sigmoid(const Tensor& a) {
     const T e = std::exp(x);
     return e / (T(1) + e);
   });
-  return record("SigmoidBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+  return record("SigmoidBackward", out, {a}, [out = SavedTensor::output(out)](const Tensor& g, const NeedsGrad&) {
     // d(sigmoid a)/da = s * (1 - s)
+    if (recording_backward()) {
+      const Tensor s = out;
+      return std::vector<Tensor>{mul(g, mul(s, rsub(s, 1.0)))};
+    }
     return std::vector<Tensor>{map2(g, out, "sigmoid_backward", [](auto gv, auto s) { return gv * s * (1 - s); })};
   });
 }
@@ -191,24 +211,33 @@ Tensor sigmoid(const Tensor& a) {
 Tensor relu(const Tensor& a) {
   // NaN stays NaN (as PyTorch): `x > 0 ? x : 0` alone would turn it into a silent 0.
   Tensor out = map(a, "relu", [](auto x) { return x > 0 || std::isnan(x) ? x : decltype(x)(0); });
-  return record("ReluBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
-    // d(max(a, 0))/da = 1 where a > 0, else 0
+  return record("ReluBackward", out, {a}, [out = SavedTensor::output(out)](const Tensor& g, const NeedsGrad&) {
+    // d(max(a, 0))/da = 1 where a > 0, else 0 (a constant mask: its own derivative is 0)
+    if (recording_backward()) {
+      return std::vector<Tensor>{mul(g, map(out.get().detach(), "relu_backward", [](auto y) { return y > 0 ? 1 : 0; }))};
+    }
     return std::vector<Tensor>{map2(g, out, "relu_backward", [](auto gv, auto y) { return y > 0 ? gv : decltype(gv)(0); })};
   });
 }
 
 Tensor sqrt(const Tensor& a) {
   Tensor out = map(a, "sqrt", [](auto x) { return std::sqrt(x); });
-  return record("SqrtBackward", out, {a}, [out = out.detach()](const Tensor& g, const NeedsGrad&) {
+  return record("SqrtBackward", out, {a}, [out = SavedTensor::output(out)](const Tensor& g, const NeedsGrad&) {
     // d(sqrt a)/da = 1 / (2 sqrt a)
+    if (recording_backward()) {
+      return std::vector<Tensor>{div(g, mul(out, 2.0))};
+    }
     return std::vector<Tensor>{map2(g, out, "sqrt_backward", [](auto gv, auto y) { return gv / (2 * y); })};
   });
 }
 
 Tensor abs(const Tensor& a) {
   Tensor out = map(a, "abs", [](auto x) { return std::abs(x); });
-  return record("AbsBackward", out, {a}, [a = a.detach()](const Tensor& g, const NeedsGrad&) {
-    // d|a|/da = sign(a), with sign(0) = 0 as PyTorch
+  return record("AbsBackward", out, {a}, [a = SavedTensor(a)](const Tensor& g, const NeedsGrad&) {
+    // d|a|/da = sign(a), with sign(0) = 0 as PyTorch (a constant: its own derivative is 0)
+    if (recording_backward()) {
+      return std::vector<Tensor>{mul(g, map(a.get().detach(), "abs_backward", [](auto x) { return x > 0 ? 1 : (x < 0 ? -1 : 0); }))};
+    }
     return std::vector<Tensor>{map2(g, a, "abs_backward", [](auto gv, auto x) {
       using T = decltype(gv);
       return x > 0 ? gv : (x < 0 ? -gv : T(0));
@@ -219,7 +248,7 @@ Tensor abs(const Tensor& a) {
 Tensor maximum(const Tensor& a, const Tensor& b) {
   // A NaN in either input gives NaN (as PyTorch), whichever side it is on.
   Tensor out = map2(a, b, "maximum", [](auto x, auto y) { return x > y || std::isnan(x) ? x : y; });
-  return record("MaximumBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+  return record("MaximumBackward", out, {a, b}, [a = SavedTensor(a), b = SavedTensor(b)](const Tensor& g, const NeedsGrad& needs) {
     // The larger input gets the gradient; ties split it evenly (PyTorch's rule);
     // both get it when a NaN makes them unordered (as PyTorch).
     auto share = [](auto x, auto y) {
@@ -234,7 +263,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
   Tensor out = map2(a, b, "minimum", [](auto x, auto y) { return x < y || std::isnan(x) ? x : y; });
-  return record("MinimumBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+  return record("MinimumBackward", out, {a, b}, [a = SavedTensor(a), b = SavedTensor(b)](const Tensor& g, const NeedsGrad& needs) {
     // The smaller input gets the gradient; ties split it evenly; both when unordered (NaN).
     auto share = [](auto x, auto y) {
       using T = decltype(x);
@@ -252,8 +281,14 @@ Tensor clamp(const Tensor& a, double low, double high) {
     using T = decltype(x);
     return std::min(std::max(x, static_cast<T>(low)), static_cast<T>(high));
   });
-  return record("ClampBackward", out, {a}, [a = a.detach(), low, high](const Tensor& g, const NeedsGrad&) {
-    // 1 inside [low, high], 0 where clamped
+  return record("ClampBackward", out, {a}, [a = SavedTensor(a), low, high](const Tensor& g, const NeedsGrad&) {
+    // 1 inside [low, high], 0 where clamped (a constant mask: its own derivative is 0)
+    if (recording_backward()) {
+      return std::vector<Tensor>{mul(g, map(a.get().detach(), "clamp_backward", [low, high](auto x) {
+        using T = decltype(x);
+        return x >= static_cast<T>(low) && x <= static_cast<T>(high) ? 1 : 0;
+      }))};
+    }
     return std::vector<Tensor>{map2(g, a, "clamp_backward", [low, high](auto gv, auto x) {
       using T = decltype(gv);
       return x >= static_cast<T>(low) && x <= static_cast<T>(high) ? gv : T(0);

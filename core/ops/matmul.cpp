@@ -58,10 +58,10 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b) {
       gemm(ea.data_ptr<T>() + i * m * k, eb.data_ptr<T>() + i * k * n, out.data_ptr<T>() + i * m * n, m, k, n);
     }
   });
-  return record("MmBackward", out, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const NeedsGrad& needs) {
+  return record("MmBackward", out, {a, b}, [a = autograd::SavedTensor(a), b = autograd::SavedTensor(b)](const Tensor& g, const NeedsGrad& needs) {
     // C = A B:  dL/dA = dL/dC B^T,  dL/dB = A^T dL/dC  (batch dims summed by the engine)
-    Tensor grad_a = needs[0] ? batched_matmul(g, b.transpose(-1, -2)) : Tensor();
-    Tensor grad_b = needs[1] ? batched_matmul(a.transpose(-1, -2), g) : Tensor();
+    Tensor grad_a = needs[0] ? batched_matmul(g, b.get().transpose(-1, -2)) : Tensor();
+    Tensor grad_b = needs[1] ? batched_matmul(a.get().transpose(-1, -2), g) : Tensor();
     return std::vector<Tensor>{grad_a, grad_b};
   });
 }

@@ -138,6 +138,42 @@ Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim
 
 Tensor mean(const Tensor& a) { return mean(a, {}, false); }
 
+namespace {
+// The adjoint of picking one element per slice: g scattered to the picked
+// positions of a zero tensor. Linear in g: its own backward gathers them back
+// (recorded only under create_graph, when g requires grad).
+Tensor max_backward(const Tensor& g, const Shape& shape, const std::shared_ptr<std::vector<std::int64_t>>& positions,
+                    std::int64_t outer, std::int64_t extent, std::int64_t inner) {
+  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+  dispatch(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* gv = g.data_ptr<T>();
+    T* out = grad.data_ptr<T>();
+    for (std::int64_t o = 0; o < outer; ++o) {
+      for (std::int64_t i = 0; i < inner; ++i) {
+        out[(o * extent + (*positions)[o * inner + i]) * inner + i] += gv[o * inner + i];
+      }
+    }
+  });
+  return record("MaxBackwardBackward", grad, {g}, [g_shape = g.shape(), positions, outer, extent, inner](const Tensor& gg, const NeedsGrad&) {
+    // the adjoint of the scatter gathers the picked positions
+    Tensor picked = make_tensor(g_shape, gg.dtype(), "max_backward");
+    dispatch(gg.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* from = gg.data_ptr<T>();
+      T* to = picked.data_ptr<T>();
+      for (std::int64_t o = 0; o < outer; ++o) {
+        for (std::int64_t i = 0; i < inner; ++i) to[o * inner + i] = from[(o * extent + (*positions)[o * inner + i]) * inner + i];
+      }
+    });
+    return std::vector<Tensor>{record("MaxBackward", picked, {gg}, [shape = gg.shape(), positions, outer, extent, inner](
+                                                                         const Tensor& g3, const NeedsGrad&) {
+      return std::vector<Tensor>{max_backward(g3, shape, positions, outer, extent, inner)};
+    })};
+  });
+}
+}  // namespace
+
 std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim) {
   XGRAD_CHECK(a.defined(), "max: called on an undefined tensor");
   const std::int64_t d = normalize_dim(dim, a.dim(), "max");
@@ -171,22 +207,10 @@ std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim) 
       }
     }
   });
-  values = record("MaxBackward", values, {a},
-                  [shape, positions, outer, extent, inner](const Tensor& g, const NeedsGrad&) {
-                    // The gradient goes to the chosen element of each slice.
-                    Tensor grad = zeros(shape, {.dtype = g.dtype()});
-                    dispatch(g.dtype(), [&](auto zero) {
-                      using T = decltype(zero);
-                      const T* gv = g.data_ptr<T>();
-                      T* out = grad.data_ptr<T>();
-                      for (std::int64_t o = 0; o < outer; ++o) {
-                        for (std::int64_t i = 0; i < inner; ++i) {
-                          out[(o * extent + (*positions)[o * inner + i]) * inner + i] += gv[o * inner + i];
-                        }
-                      }
-                    });
-                    return std::vector<Tensor>{grad};
-                  });
+  values = record("MaxBackward", values, {a}, [shape, positions, outer, extent, inner](const Tensor& g, const NeedsGrad&) {
+    // The gradient goes to the chosen element of each slice.
+    return std::vector<Tensor>{max_backward(g, shape, positions, outer, extent, inner)};
+  });
   return {values, indices};
 }
 

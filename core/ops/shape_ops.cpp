@@ -182,6 +182,27 @@ Tensor squeeze(const Tensor& a, std::int64_t dim) {
   return a.reshape(shape);
 }
 
+namespace {
+// The adjoint of slice: `g` placed at the sliced positions of a zero tensor of
+// `shape`. Linear in g, so its own backward is the slice again (recorded only
+// under create_graph, when g requires grad).
+Tensor slice_backward(const Tensor& g, const Shape& shape, std::int64_t d, std::int64_t start, std::int64_t step,
+                      std::int64_t count) {
+  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+  const Split gs = split_at(g.shape(), d), full = split_at(shape, d);
+  const std::size_t bytes = static_cast<std::size_t>(gs.inner) * element_size(g.dtype());
+  const auto* from = static_cast<const char*>(g.impl()->storage->data());
+  auto* to = static_cast<char*>(grad.impl()->storage->data());
+  for (std::int64_t o = 0; o < gs.outer; ++o)
+    for (std::int64_t k = 0; k < count; ++k)
+      if (bytes > 0) std::memcpy(to + (o * full.extent + start + k * step) * bytes, from + (o * count + k) * bytes, bytes);
+  return record("SliceBackwardBackward", grad, {g}, [d, start, step, count](const Tensor& gg, const NeedsGrad&) {
+    // the adjoint of the scatter is the slice it undid
+    return std::vector<Tensor>{slice(gg, d, start, start + count * step, step)};
+  });
+}
+}  // namespace
+
 Tensor slice(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step) {
   check_defined(a, "slice");
   XGRAD_CHECK(a.dim() > 0, "slice: cannot slice a 0-dim tensor");
@@ -199,15 +220,7 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t
   copy_blocks(a, split_at(a.shape(), d), start, step, out, split_at(out_shape, d), 0, count);
   return record("SliceBackward", out, {a}, [shape = a.shape(), d, start, step, count](const Tensor& g, const NeedsGrad&) {
     // each selected element receives its gradient; the others get zero
-    Tensor grad = zeros(shape, {.dtype = g.dtype()});
-    const Split gs = split_at(g.shape(), d), full = split_at(shape, d);
-    const std::size_t bytes = static_cast<std::size_t>(gs.inner) * element_size(g.dtype());
-    const auto* from = static_cast<const char*>(g.impl()->storage->data());
-    auto* to = static_cast<char*>(grad.impl()->storage->data());
-    for (std::int64_t o = 0; o < gs.outer; ++o)
-      for (std::int64_t k = 0; k < count; ++k)
-        if (bytes > 0) std::memcpy(to + (o * full.extent + start + k * step) * bytes, from + (o * count + k) * bytes, bytes);
-    return std::vector<Tensor>{grad};
+    return std::vector<Tensor>{slice_backward(g, shape, d, start, step, count)};
   });
 }
 
