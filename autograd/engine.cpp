@@ -274,14 +274,13 @@ void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds_in, 
                   "backward if you need to backward twice",
                   node->name);
       std::vector<std::pair<std::uint64_t, GradHook>> hooks;
-      std::shared_ptr<TensorImpl> retained;
       {
         std::lock_guard lock(detail::graph_mutex(node));
         hooks = node->output_hooks;
-        retained = node->retained_output.lock();
       }
-      grad_output = apply_hooks(hooks, std::move(grad_output), fmt::format("the output of {}", node->name));
-      if (retained && targets.accumulate) accumulate_into_leaf(*retained, grad_output, create_graph);
+      if (!hooks.empty()) {
+        grad_output = apply_hooks(hooks, std::move(grad_output), fmt::format("the output of {}", node->name));
+      }
       NeedsGrad needs(node->next.size());
       for (std::size_t i = 0; i < node->next.size(); ++i) {
         const Edge& edge = node->next[i];

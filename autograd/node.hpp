@@ -66,8 +66,8 @@ struct Node : std::enable_shared_from_this<Node> {
   std::vector<InputInfo> inputs;      // shapes and dtypes the gradients must have
   bool released = false;
   std::string anomaly_context;        // where it was recorded; set only under detect_anomaly
-  // The produced tensor's hooks (register_hook on a non-leaf) and its retain_grad
-  // target (weak: the tensor owns this node, not the other way round).
+  // The produced tensor's hooks (register_hook and retain_grad on a non-leaf),
+  // and whose gradient retain_grad keeps (weak: the tensor owns this node).
   std::vector<std::pair<std::uint64_t, GradHook>> output_hooks;
   std::weak_ptr<TensorImpl> retained_output;
 

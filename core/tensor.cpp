@@ -133,7 +133,21 @@ void Tensor::retain_grad() const {
               impl.shape);
   if (!impl.grad_fn) return;  // leaves keep theirs
   std::lock_guard lock(autograd::detail::graph_mutex(impl.grad_fn.get()));
+  if (impl.grad_fn->retained_output.lock() == impl_) return;
   impl.grad_fn->retained_output = impl_;
+  // A hook in registration order (PyTorch 1.13's rule): it sees the gradient as
+  // the hooks registered before it left it, in backward() and grad() alike.
+  impl.grad_fn->output_hooks.emplace_back(next_hook_id(), [weak = std::weak_ptr<TensorImpl>(impl_)](const Tensor& g) {
+    if (auto target = weak.lock()) {
+      std::lock_guard grad_lock(autograd::detail::graph_mutex(target.get()));
+      if (!target->grad.defined()) {
+        target->grad = autograd::is_grad_enabled() ? g.clone() : g.detach().clone();
+      } else {
+        target->grad = target->grad + g;
+      }
+    }
+    return Tensor();
+  });
 }
 
 bool Tensor::retains_grad() const {

@@ -83,11 +83,30 @@ TEST_CASE("hooks: retain_grad keeps and accumulates a non-leaf's gradient") {
   CHECK(values(h.grad()) == std::vector<double>{12.0, 24.0});
   x.retain_grad();  // a no-op on leaves
   CHECK_FALSE(x.retains_grad());
-  // grad() never fills .grad(), retained or not.
+  // As in PyTorch 1.13, a retained gradient is kept by grad() too, and under
+  // create_graph it keeps its graph.
   Tensor k = x * 2.0;
   k.retain_grad();
-  autograd::grad({k.sum()}, {x});
-  CHECK_FALSE(k.grad().defined());
+  Tensor y2 = (k * k).sum();
+  autograd::grad({y2}, {x}, {}, {.create_graph = true});
+  CHECK(values(k.grad()) == std::vector<double>{4.0, 8.0});
+  CHECK(k.grad().requires_grad());
+}
+
+TEST_CASE("hooks: retain_grad is a hook in registration order (PyTorch 1.13)") {
+  Tensor x = from_values({1.0, 1.0});
+  Tensor h = x * x;
+  h.retain_grad();
+  h.register_hook([](const Tensor& g) { return g * 2.0; });
+  (h * 3.0).sum().backward();
+  CHECK(values(h.grad()) == std::vector<double>{3.0, 3.0});
+  CHECK(values(x.grad()) == std::vector<double>{12.0, 12.0});
+  Tensor k = x * x;
+  k.register_hook([](const Tensor& g) { return g * 2.0; });
+  k.retain_grad();
+  k.retain_grad();  // once is enough
+  (k * 3.0).sum().backward();
+  CHECK(values(k.grad()) == std::vector<double>{6.0, 6.0});
 }
 
 TEST_CASE("hooks: a post-accumulate-grad hook runs once per backward after .grad() is updated") {
