@@ -19,6 +19,7 @@
 #include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 #include "autograd/gradcheck.hpp"
+#include "autograd/graphviz.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/functional.hpp"
 #include "nn/init.hpp"
