@@ -21,6 +21,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/node.hpp"
+#include "autograd/graphviz.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/functional.hpp"
 #include "nn/init.hpp"

@@ -28,7 +28,7 @@ const std::shared_ptr<Module>& Sequential::operator[](std::int64_t index) const 
 
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
-  for (const auto& module : modules_) x = module->forward(x);
+  for (const auto& module : modules_) x = (*module)(x);  // through operator(): the child's hooks run
   return x;
 }
 

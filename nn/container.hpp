@@ -47,7 +47,8 @@ class Sequential : public Module {
   auto begin() const { return modules_.begin(); }
   auto end() const { return modules_.end(); }
 
-  // Applies every module in order (the input when empty).
+  // Applies every module in order, each through its operator() so its hooks run
+  // (the input when empty).
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "Sequential"; }
 

@@ -10,14 +10,83 @@
 
 namespace xgrad::nn {
 
+namespace detail {
+
+// Hooks are held by shared_ptr so a call can run a snapshot of them: a hook that
+// removes itself (or another) while running must not destroy the function object
+// that is executing.
+struct ForwardHooks {
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const ForwardPreHook>>> pre;
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const ForwardHook>>> post;
+  std::uint64_t next_id = 1;
+};
+
+}  // namespace detail
+
+namespace {
+
+template <class Hook>
+std::vector<std::shared_ptr<const Hook>> snapshot(const std::vector<std::pair<std::uint64_t, std::shared_ptr<const Hook>>>& hooks) {
+  std::vector<std::shared_ptr<const Hook>> out;
+  out.reserve(hooks.size());
+  for (const auto& entry : hooks) out.push_back(entry.second);
+  return out;
+}
+
+}  // namespace
+
+namespace {
+// Takes hook `id` off `hooks`, if the module still exists.
+RemovableHandle handle_for(const std::shared_ptr<detail::ForwardHooks>& hooks, std::uint64_t id) {
+  return RemovableHandle([weak = std::weak_ptr<detail::ForwardHooks>(hooks), id] {
+    if (std::shared_ptr<detail::ForwardHooks> alive = weak.lock()) {
+      auto erase = [&](auto& list) { std::erase_if(list, [&](const auto& entry) { return entry.first == id; }); };
+      erase(alive->pre);
+      erase(alive->post);
+    }
+  });
+}
+}  // namespace
+
+RemovableHandle Module::add_forward_pre_hook(ForwardPreHook hook) {
+  XGRAD_CHECK(hook != nullptr, "{}: register_forward_pre_hook: the hook is empty", type_name());
+  if (!hooks_) hooks_ = std::make_shared<detail::ForwardHooks>();
+  const std::uint64_t id = hooks_->next_id++;
+  hooks_->pre.emplace_back(id, std::make_shared<const ForwardPreHook>(std::move(hook)));
+  return handle_for(hooks_, id);
+}
+
+RemovableHandle Module::add_forward_hook(ForwardHook hook) {
+  XGRAD_CHECK(hook != nullptr, "{}: register_forward_hook: the hook is empty", type_name());
+  if (!hooks_) hooks_ = std::make_shared<detail::ForwardHooks>();
+  const std::uint64_t id = hooks_->next_id++;
+  hooks_->post.emplace_back(id, std::make_shared<const ForwardHook>(std::move(hook)));
+  return handle_for(hooks_, id);
+}
+
 Tensor Module::forward(const Tensor&) {
   fail("{}: this module does not implement forward(const Tensor&)", type_name());
 }
 
 Tensor Module::operator()(const Tensor& input) {
-  if (!autograd::is_anomaly_enabled()) return forward(input);
+  if (!autograd::is_anomaly_enabled()) return call_with_hooks(input);
   autograd::AnomalyScope scope(type_name());
-  return forward(input);
+  return call_with_hooks(input);
+}
+
+Tensor Module::call_with_hooks(const Tensor& input) {
+  if (!hooks_ || (hooks_->pre.empty() && hooks_->post.empty())) return forward(input);
+  Tensor x = input;
+  for (const auto& hook : snapshot(hooks_->pre)) {
+    Tensor replacement = (*hook)(*this, x);
+    if (replacement.defined()) x = std::move(replacement);
+  }
+  Tensor y = forward(x);
+  for (const auto& hook : snapshot(hooks_->post)) {
+    Tensor replacement = (*hook)(*this, x, y);
+    if (replacement.defined()) y = std::move(replacement);
+  }
+  return y;
 }
 
 void Module::check_new_name(const std::string& name, const char* what) const {

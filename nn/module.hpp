@@ -9,8 +9,18 @@
 //
 // Parameters and buffers are Tensor handles shared with the module's members, so
 // `m.weight` and `m.named_parameters()` always see the same tensor.
+//
+// Forward hooks, as PyTorch's register_forward_pre_hook / register_forward_hook:
+//
+//   auto handle = conv->register_forward_hook([](nn::Module& m, const Tensor& in, const Tensor& out) {
+//     fmt::print("{}: {} -> {}\n", m.type_name(), in.shape(), out.shape());   // returns void: keeps out
+//   });
+//   handle.remove();
 #pragma once
 
+#include <concepts>
+#include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string_view>
 #include <type_traits>
@@ -19,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/hooks.hpp"
 #include "core/tensor.hpp"
 
 namespace xgrad::nn {
@@ -26,6 +37,22 @@ namespace xgrad::nn {
 // Named tensors with dotted names ("features.0.weight") in PyTorch's order: each
 // module's parameters, then its buffers, then its children's, in registration order.
 using StateDict = std::vector<std::pair<std::string, Tensor>>;
+
+class Module;
+
+// A forward pre-hook sees the module and its input before forward; a defined
+// result replaces the input, an undefined one (Tensor()) keeps it.
+using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)>;
+// A forward hook sees the module, the input forward got (after the pre-hooks) and
+// forward's output; a defined result replaces the output, an undefined one keeps it.
+using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+
+namespace detail {
+struct ForwardHooks;  // a module's hook lists, shared with its handles through weak references
+}
+
+// register_forward_pre_hook / register_forward_hook return an xgrad::RemovableHandle
+// (core/hooks.hpp): it holds only a weak reference to the module's hooks.
 
 class Module {
  public:
@@ -37,8 +64,43 @@ class Module {
   // The computation. Modules with one tensor in and one out override this; the
   // base throws xgrad::Error naming the module type.
   virtual Tensor forward(const Tensor& input);
-  // Calls forward (inside an anomaly-detection scope naming this module).
+  // Calls the forward pre-hooks, forward, then the forward hooks (inside an
+  // anomaly-detection scope naming this module). Call children through it too
+  // (Sequential does) so that their hooks run.
   Tensor operator()(const Tensor& input);
+
+  // Hooks run by operator() (not by a direct forward() call), each kind in
+  // registration order, each seeing the previous one's replacement. A hook may
+  // return Tensor (undefined: keep) or void (keep). Each call iterates over the
+  // hooks registered when its loop starts, as PyTorch does: a hook removed during
+  // the call still runs in that loop, one added during the call runs from the
+  // next call on. Registering or removing while another thread calls this module
+  // is not supported; different modules in different threads are independent.
+  template <class F>
+    requires std::invocable<F&, Module&, const Tensor&>
+  RemovableHandle register_forward_pre_hook(F hook) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&>>) {
+      return add_forward_pre_hook([hook = std::move(hook)](Module& module, const Tensor& input) mutable {
+        hook(module, input);
+        return Tensor();
+      });
+    } else {
+      return add_forward_pre_hook(ForwardPreHook(std::move(hook)));
+    }
+  }
+  template <class F>
+    requires std::invocable<F&, Module&, const Tensor&, const Tensor&>
+  RemovableHandle register_forward_hook(F hook) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&, const Tensor&>>) {
+      return add_forward_hook(
+          [hook = std::move(hook)](Module& module, const Tensor& input, const Tensor& output) mutable {
+            hook(module, input, output);
+            return Tensor();
+          });
+    } else {
+      return add_forward_hook(ForwardHook(std::move(hook)));
+    }
+  }
 
   // Registration: returns the stored handle (parameters get requires_grad).
   Tensor& register_parameter(std::string name, Tensor tensor, bool requires_grad = true);
@@ -94,6 +156,9 @@ class Module {
   Tensor* find_parameter(const std::string& name);
 
  private:
+  RemovableHandle add_forward_pre_hook(ForwardPreHook hook);
+  RemovableHandle add_forward_hook(ForwardHook hook);
+  Tensor call_with_hooks(const Tensor& input);
   void check_new_name(const std::string& name, const char* what) const;
   enum class Collect { Parameters, Buffers, StateDict };
   void collect(const std::string& prefix, bool recurse, Collect what, std::vector<std::pair<std::string, Tensor>>& out) const;
@@ -104,6 +169,8 @@ class Module {
   std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> parameters_;
   std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  // Created by the first registration: a module without hooks pays one null check per call.
+  std::shared_ptr<detail::ForwardHooks> hooks_;
 };
 
 std::ostream& operator<<(std::ostream& out, const Module& module);

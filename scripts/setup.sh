@@ -8,7 +8,7 @@
 set -euo pipefail
 
 core=(cmake ninja-build g++ libxtensor-dev xtl-dev libxsimd-dev libfmt-dev doctest-dev)
-examples=("${core[@]}" libsndfile1-dev libsamplerate0-dev libcli11-dev libespeak-ng-dev espeak-ng-data gnuplot-nox)
+examples=("${core[@]}" libsndfile1-dev libsamplerate0-dev libcli11-dev libespeak-ng-dev espeak-ng-data gnuplot-nox graphviz)
 fixtures=(python3-torch python3-numpy)
 bench=(libtorch-dev libbenchmark-dev)
 fuzz=(clang-14 libclang-rt-14-dev)

@@ -90,7 +90,7 @@ TEST_CASE("Sequential: construction forms, push_back, indexing, names, forward")
   CHECK(nn::Sequential().forward(x).impl() == x.impl());  // empty: identity
 }
 
-TEST_CASE("Linear init is U(-1/sqrt(in), 1/sqrt(in)) and reproducible; dtype option") {
+TEST_CASE("Linear init is U(-1/sqrt(in), 1/sqrt(in)) and reproducible, dtype option") {
   manual_seed(123);
   nn::Linear first(16, 32);
   manual_seed(123);

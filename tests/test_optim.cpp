@@ -96,7 +96,7 @@ TEST_CASE("SGD constructor errors match PyTorch's") {
   CHECK_NOTHROW(make({.lr = 0.1, .momentum = 0.9, .nesterov = true}));
 }
 
-TEST_CASE("SGD skips parameters without a gradient; zero_grad clears or zeroes") {
+TEST_CASE("SGD skips parameters without a gradient, zero_grad clears or zeroes") {
   nn::Linear used(3, 2), unused(3, 2);
   std::vector<Tensor> params = used.parameters();
   for (const Tensor& p : unused.parameters()) params.push_back(p);

@@ -96,7 +96,7 @@ TEST_CASE("sum: the gradient of a long sum is ones of the input's shape, at 1 an
   });
 }
 
-TEST_CASE("broadcast_to: one value fills any shape; a row repeats") {
+TEST_CASE("broadcast_to: one value fills any shape, a row repeats") {
   const Tensor one = from_values({-3.5}, false).reshape({1, 1});
   const std::vector<double> filled = values(broadcast_to(one, {5, 20011}));
   CHECK(std::count(filled.begin(), filled.end(), -3.5) == 5 * 20011);

@@ -3,7 +3,10 @@
 // threads with the same results as one after the other.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <functional>
 #include <barrier>
 #include <thread>
 #include <vector>
@@ -198,4 +201,35 @@ TEST_CASE("threads: parallel_for from several user threads covers every index ex
   }
   for (auto& t : threads) t.join();
   CHECK(wrong.load() == 0);
+}
+
+TEST_CASE("threads: two threads call two different modules with forward hooks at once") {
+  // A module's hooks belong to it alone (no shared registry), so each thread sees
+  // exactly its own module's hooks run, every call.
+  constexpr int kCalls = 2000;
+  struct Result {
+    int hook_calls = 0;
+    int wrong_outputs = 0;
+  };
+  auto run = [](Result& result, double offset) {
+    SmallModel model(ones({6, 12}) * 0.1, ones({12, 3}) * 0.1);
+    model.register_forward_pre_hook([offset](nn::Module&, const Tensor& x) { return x + offset; });
+    model.register_forward_hook([&result](nn::Module&, const Tensor&, const Tensor&) { ++result.hook_calls; });
+    const Tensor x = zeros({1, 6});
+    // The pre-hook turns zeros into `offset` everywhere: each hidden unit is relu(6 * 0.1 * offset),
+    // each output 12 * 0.1 times that.
+    const double expected = 12 * 0.1 * std::max(0.0, 0.6 * offset);
+    for (int i = 0; i < kCalls; ++i) {
+      const Tensor y = model(x);
+      for (double v : testing::values(y)) result.wrong_outputs += std::abs(v - expected) > 1e-5;
+    }
+  };
+  Result first, second;
+  std::thread a(run, std::ref(first), 1.0), b(run, std::ref(second), 2.0);
+  a.join();
+  b.join();
+  CHECK(first.hook_calls == kCalls);
+  CHECK(second.hook_calls == kCalls);
+  CHECK(first.wrong_outputs == 0);
+  CHECK(second.wrong_outputs == 0);
 }

@@ -23,7 +23,7 @@ constexpr int kSteps = 1000;
 #endif
 }  // namespace
 
-TEST_CASE("threads: two threads backward into one shared leaf; every gradient is accumulated") {
+TEST_CASE("threads: two threads backward into one shared leaf, every gradient is accumulated") {
   Tensor w = zeros({4}, {.dtype = kFloat64, .requires_grad = true});
   std::atomic<int> post_hook_calls{0};
   w.register_post_accumulate_grad_hook([&](Tensor&) { post_hook_calls.fetch_add(1, std::memory_order_relaxed); });
