@@ -163,7 +163,7 @@ TEST_CASE("training ops: a saved tensor changed in place is an error naming the 
   }
 }
 
-TEST_CASE("training ops: what an op keeps of its own is not a saved tensor; changing the input is fine") {
+TEST_CASE("training ops: what an op keeps of its own is not a saved tensor, so changing the input is fine") {
   manual_seed(6);
   using Op = std::function<Tensor(const Tensor&)>;
   const std::vector<std::pair<const char*, Op>> ops = {
