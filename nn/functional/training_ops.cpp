@@ -1,7 +1,9 @@
 // Training layers and losses as dedicated loops: forward, then the backward
-// lambda right below it with the derivative it implements. Backward lambdas
-// capture detached inputs and what the forward saved (argmax indices, batch
-// statistics), never the output.
+// lambda right below it with the derivative it implements. Backward lambdas save
+// inputs and outputs as SavedTensor (so an in-place change is an error, not a
+// silent wrong gradient) plus what only the op sees (argmax indices, masks,
+// batch statistics). A backward runs its fused loop, except under create_graph,
+// where it is built from recorded ops so that it can be differentiated again.
 #include "nn/functional/training_ops.hpp"
 
 #include <algorithm>
@@ -10,8 +12,10 @@
 #include <memory>
 #include <vector>
 
+#include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
+#include "core/ops.hpp"
 #include "core/ops/loops.hpp"
 #include "core/parallel.hpp"
 #include "core/random.hpp"
@@ -21,8 +25,14 @@ namespace xgrad::nn::functional {
 
 using autograd::NeedsGrad;
 using autograd::record;
+using autograd::SavedTensor;
 
 namespace {
+
+// True inside a backward run with create_graph (the engine turns grad mode on
+// only then): a backward must then compute with recorded ops, so that its result
+// is differentiable; otherwise it runs its fused loop.
+bool recording_backward() { return autograd::is_grad_enabled(); }
 
 void check_input(const Tensor& t, const char* op, const char* what) {
   XGRAD_CHECK(t.defined(), "{}: {} is an undefined tensor", op, what);
@@ -176,28 +186,38 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
     }
   });
   return record("LinearBackward", out, {input, weight, bias},
-                [x = input.detach(), w = weight.detach(), rows, in_features, out_features](const Tensor& g,
-                                                                                            const NeedsGrad& needs) {
+                [x = SavedTensor(input), w = SavedTensor(weight), input_shape = input.shape(), rows, in_features,
+                 out_features](const Tensor& g, const NeedsGrad& needs) {
                   // y = x W^T + b:  dx = g W,  dW = g^T x,  db = sum_rows g
-                  Tensor grad_x = needs[0] ? zeros(x.shape(), {.dtype = x.dtype()}) : Tensor();
-                  Tensor grad_w = needs[1] ? zeros(w.shape(), {.dtype = w.dtype()}) : Tensor();
-                  Tensor grad_b = needs[2] ? zeros({out_features}, {.dtype = x.dtype()}) : Tensor();
-                  dispatch(x.dtype(), [&](auto zero) {
+                  // (x is read only for dW and W only for dx, as PyTorch saves them)
+                  const Tensor xv = needs[1] ? x.get() : Tensor();
+                  const Tensor wv = needs[0] ? w.get() : Tensor();
+                  if (recording_backward()) {
+                    const Tensor g_rows = g.reshape({rows, out_features});
+                    return std::vector<Tensor>{
+                        needs[0] ? matmul(g_rows, wv).reshape(input_shape) : Tensor(),
+                        needs[1] ? matmul(g_rows.transpose(0, 1), xv.reshape({rows, in_features})) : Tensor(),
+                        needs[2] ? sum(g_rows, {0}) : Tensor()};
+                  }
+                  Tensor grad_x = needs[0] ? zeros(input_shape, {.dtype = g.dtype()}) : Tensor();
+                  Tensor grad_w = needs[1] ? zeros({out_features, in_features}, {.dtype = g.dtype()}) : Tensor();
+                  Tensor grad_b = needs[2] ? zeros({out_features}, {.dtype = g.dtype()}) : Tensor();
+                  dispatch(g.dtype(), [&](auto zero) {
                     using T = decltype(zero);
                     const T* gv = g.data_ptr<T>();
-                    const T* xv = x.data_ptr<T>();
-                    const T* wv = w.data_ptr<T>();
+                    const T* xp = needs[1] ? xv.data_ptr<T>() : nullptr;
+                    const T* wp = needs[0] ? wv.data_ptr<T>() : nullptr;
                     for (std::int64_t r = 0; r < rows; ++r) {
                       const T* g_row = gv + r * out_features;
-                      const T* x_row = xv + r * in_features;
                       for (std::int64_t o = 0; o < out_features; ++o) {
                         const T a = g_row[o];
                         if (needs[0]) {
                           T* gx_row = grad_x.data_ptr<T>() + r * in_features;
-                          const T* w_row = wv + o * in_features;
+                          const T* w_row = wp + o * in_features;
                           for (std::int64_t i = 0; i < in_features; ++i) gx_row[i] += a * w_row[i];
                         }
                         if (needs[1]) {
+                          const T* x_row = xp + r * in_features;
                           T* gw_row = grad_w.data_ptr<T>() + o * in_features;
                           for (std::int64_t i = 0; i < in_features; ++i) gw_row[i] += a * x_row[i];
                         }
@@ -248,6 +268,57 @@ auto max_windows_for(std::int64_t kernel) -> bool (*)(const T*, std::int64_t, st
     case 4: return max_windows<4, T>;
     default: return nullptr;
   }
+}
+
+// The adjoint of max_pool1d at its argmax: each window's g goes to the element it took (zero
+// elsewhere). Linear in g with a fixed index pattern, so its second derivative in x is zero; its
+// own backward, recorded only under create_graph, gathers the elements back (max_pool1d_gather).
+Tensor max_pool1d_scatter(const Tensor& g, const Shape& shape, const std::shared_ptr<std::int32_t>& argmax,
+                          std::int64_t rows, std::int64_t length, std::int64_t out_length);
+
+// The adjoint of max_pool1d_scatter: window o of row r reads the element it took (0 when none).
+Tensor max_pool1d_gather(const Tensor& gg, const Shape& out_shape, const std::shared_ptr<std::int32_t>& argmax,
+                         std::int64_t rows, std::int64_t length, std::int64_t out_length) {
+  Tensor picked = make_tensor(out_shape, gg.dtype(), "max_pool1d_backward");
+  dispatch(gg.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* from = gg.data_ptr<T>();
+    T* to = picked.data_ptr<T>();
+    const std::int32_t* idx = argmax.get();
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t o = 0; o < out_length; ++o) {
+        const std::int32_t pos = idx[r * out_length + o];
+        to[r * out_length + o] = pos >= 0 ? from[r * length + pos] : T(0);
+      }
+  });
+  return record("MaxPool1dBackward", picked, {gg},
+                [shape = gg.shape(), argmax, rows, length, out_length](const Tensor& g, const NeedsGrad&) {
+                  return std::vector<Tensor>{max_pool1d_scatter(g, shape, argmax, rows, length, out_length)};
+                });
+}
+
+Tensor max_pool1d_scatter(const Tensor& g, const Shape& shape, const std::shared_ptr<std::int32_t>& argmax,
+                          std::int64_t rows, std::int64_t length, std::int64_t out_length) {
+  Tensor grad = make_tensor(shape, g.dtype(), "max_pool1d_backward");
+  dispatch(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* gv = g.data_ptr<T>();
+    T* gi = grad.data_ptr<T>();
+    const std::int32_t* idx = argmax.get();
+    parallel_for(rows, rows_grain(length), [&](std::int64_t row_begin, std::int64_t row_end) {
+      for (std::int64_t r = row_begin; r < row_end; ++r) {
+        std::fill_n(gi + r * length, length, T(0));
+        for (std::int64_t o = 0; o < out_length; ++o) {
+          const std::int32_t pos = idx[r * out_length + o];
+          if (pos >= 0) gi[r * length + pos] += gv[r * out_length + o];
+        }
+      }
+    });
+  });
+  return record("MaxPool1dBackwardBackward", grad, {g},
+                [out_shape = g.shape(), argmax, rows, length, out_length](const Tensor& gg, const NeedsGrad&) {
+                  return std::vector<Tensor>{max_pool1d_gather(gg, out_shape, argmax, rows, length, out_length)};
+                });
 }
 
 }  // namespace
@@ -350,23 +421,7 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
                 [shape = input.shape(), argmax, rows = p.rows, length = p.length, out_length](const Tensor& g,
                                                                                               const NeedsGrad&) {
                   // Each window's gradient goes to the element it took.
-                  Tensor grad = make_tensor(shape, g.dtype(), "max_pool1d_backward");
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
-                    const T* gv = g.data_ptr<T>();
-                    T* gi = grad.data_ptr<T>();
-                    const std::int32_t* idx = argmax.get();
-                    parallel_for(rows, rows_grain(length), [&](std::int64_t row_begin, std::int64_t row_end) {
-                      for (std::int64_t r = row_begin; r < row_end; ++r) {
-                        std::fill_n(gi + r * length, length, T(0));
-                        for (std::int64_t o = 0; o < out_length; ++o) {
-                          const std::int32_t pos = idx[r * out_length + o];
-                          if (pos >= 0) gi[r * length + pos] += gv[r * out_length + o];
-                        }
-                      }
-                    });
-                  });
-                  return std::vector<Tensor>{grad};
+                  return std::vector<Tensor>{max_pool1d_scatter(g, shape, argmax, rows, length, out_length)};
                 });
 }
 
@@ -385,6 +440,62 @@ AvgWindow avg_window(std::int64_t o, std::int64_t L, std::int64_t kernel, std::i
   start = std::max<std::int64_t>(start, 0);
   end = std::min(end, L);
   return {start, end, count_include_pad ? pool_size : end - start};
+}
+
+// The adjoint of avg_pool1d: each window's g / divisor goes to every element of the window.
+// Linear in g, independent of x; its own adjoint is avg_pool1d itself (recorded only under
+// create_graph). `options` has its stride resolved.
+Tensor avg_pool1d_spread(const Tensor& g, const Shape& shape, std::int64_t rows, std::int64_t length,
+                         std::int64_t out_length, std::int64_t kernel_size, const AvgPool1dOptions& options) {
+  const std::int64_t stride = *options.stride, padding = options.padding;
+  const bool include_pad = options.count_include_pad;
+  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+  dispatch(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* gv = g.data_ptr<T>();
+    T* gi = grad.data_ptr<T>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t o = 0; o < out_length; ++o) {
+        const AvgWindow w = avg_window(o, length, kernel_size, stride, padding, include_pad);
+        if (w.start >= w.end) continue;
+        const T share = gv[r * out_length + o] / static_cast<T>(w.divisor);
+        for (std::int64_t pos = w.start; pos < w.end; ++pos) gi[r * length + pos] += share;
+      }
+    }
+  });
+  return record("AvgPool1dBackwardBackward", grad, {g}, [kernel_size, options](const Tensor& gg, const NeedsGrad&) {
+    return std::vector<Tensor>{avg_pool1d(gg, kernel_size, options)};
+  });
+}
+
+// Window o of adaptive_avg_pool1d over L elements: [floor(o L / out), ceil((o + 1) L / out)).
+struct AdaptiveWindow {
+  std::int64_t start, end;
+};
+
+AdaptiveWindow adaptive_window(std::int64_t o, std::int64_t L, std::int64_t output_size) {
+  return {(o * L) / output_size, ((o + 1) * L + output_size - 1) / output_size};
+}
+
+// The adjoint of adaptive_avg_pool1d (as avg_pool1d_spread); its own adjoint is the op itself.
+Tensor adaptive_avg_pool1d_spread(const Tensor& g, const Shape& shape, std::int64_t rows, std::int64_t L,
+                                  std::int64_t output_size) {
+  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+  dispatch(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* gv = g.data_ptr<T>();
+    T* gi = grad.data_ptr<T>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t o = 0; o < output_size; ++o) {
+        const AdaptiveWindow w = adaptive_window(o, L, output_size);
+        const T share = gv[r * output_size + o] / static_cast<T>(w.end - w.start);
+        for (std::int64_t pos = w.start; pos < w.end; ++pos) gi[r * L + pos] += share;
+      }
+    }
+  });
+  return record("AdaptiveAvgPool1dBackwardBackward", grad, {g}, [output_size](const Tensor& gg, const NeedsGrad&) {
+    return std::vector<Tensor>{adaptive_avg_pool1d(gg, output_size)};
+  });
 }
 
 }  // namespace
@@ -419,24 +530,11 @@ Tensor avg_pool1d(const Tensor& input, std::int64_t kernel_size, AvgPool1dOption
     }
   });
   return record("AvgPool1dBackward", out, {input},
-                [shape = input.shape(), rows = p.rows, length = p.length, out_length, kernel_size, stride, padding,
-                 include_pad](const Tensor& g, const NeedsGrad&) {
+                [shape = input.shape(), rows = p.rows, length = p.length, out_length, kernel_size,
+                 resolved = AvgPool1dOptions{.stride = stride, .padding = padding, .ceil_mode = options.ceil_mode,
+                                             .count_include_pad = include_pad}](const Tensor& g, const NeedsGrad&) {
                   // d(mean of window)/dx = 1/divisor for each x in the window
-                  Tensor grad = zeros(shape, {.dtype = g.dtype()});
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
-                    const T* gv = g.data_ptr<T>();
-                    T* gi = grad.data_ptr<T>();
-                    for (std::int64_t r = 0; r < rows; ++r) {
-                      for (std::int64_t o = 0; o < out_length; ++o) {
-                        const AvgWindow w = avg_window(o, length, kernel_size, stride, padding, include_pad);
-                        if (w.start >= w.end) continue;
-                        const T share = gv[r * out_length + o] / static_cast<T>(w.divisor);
-                        for (std::int64_t pos = w.start; pos < w.end; ++pos) gi[r * length + pos] += share;
-                      }
-                    }
-                  });
-                  return std::vector<Tensor>{grad};
+                  return std::vector<Tensor>{avg_pool1d_spread(g, shape, rows, length, out_length, kernel_size, resolved)};
                 });
 }
 
@@ -446,8 +544,6 @@ Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size) {
   XGRAD_CHECK(p.length > 0, "adaptive_avg_pool1d: input of shape {} has an empty length dim", input.shape());
   Tensor out = make_tensor(with_length(p.leading, output_size), input.dtype(), "adaptive_avg_pool1d");
   const std::int64_t L = p.length;
-  auto window_start = [L, output_size](std::int64_t o) { return (o * L) / output_size; };
-  auto window_end = [L, output_size](std::int64_t o) { return ((o + 1) * L + output_size - 1) / output_size; };
   dispatch(input.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* in = input.data_ptr<T>();
@@ -455,31 +551,17 @@ Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size) {
     for (std::int64_t r = 0; r < p.rows; ++r) {
       const T* x = in + r * L;
       for (std::int64_t o = 0; o < output_size; ++o) {
-        const std::int64_t start = window_start(o), end = window_end(o);
+        const AdaptiveWindow w = adaptive_window(o, L, output_size);
         double sum = 0;
-        for (std::int64_t pos = start; pos < end; ++pos) sum += x[pos];
-        y[r * output_size + o] = static_cast<T>(sum / static_cast<double>(end - start));
+        for (std::int64_t pos = w.start; pos < w.end; ++pos) sum += x[pos];
+        y[r * output_size + o] = static_cast<T>(sum / static_cast<double>(w.end - w.start));
       }
     }
   });
   return record("AdaptiveAvgPool1dBackward", out, {input},
-                [shape = input.shape(), rows = p.rows, L, output_size, window_start, window_end](const Tensor& g,
-                                                                                                 const NeedsGrad&) {
+                [shape = input.shape(), rows = p.rows, L, output_size](const Tensor& g, const NeedsGrad&) {
                   // d(mean of window)/dx = 1/window size for each x in the window
-                  Tensor grad = zeros(shape, {.dtype = g.dtype()});
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
-                    const T* gv = g.data_ptr<T>();
-                    T* gi = grad.data_ptr<T>();
-                    for (std::int64_t r = 0; r < rows; ++r) {
-                      for (std::int64_t o = 0; o < output_size; ++o) {
-                        const std::int64_t start = window_start(o), end = window_end(o);
-                        const T share = gv[r * output_size + o] / static_cast<T>(end - start);
-                        for (std::int64_t pos = start; pos < end; ++pos) gi[r * L + pos] += share;
-                      }
-                    }
-                  });
-                  return std::vector<Tensor>{grad};
+                  return std::vector<Tensor>{adaptive_avg_pool1d_spread(g, shape, rows, L, output_size)};
                 });
 }
 
@@ -554,39 +636,88 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     }
     });
   });
+  if (options.training && running_mean.defined()) {
+    // The running statistics were updated in place: bump their version counters so that a backward
+    // which saved them sees the change. (PyTorch 1.13 leaves them unbumped, pytorch/pytorch#13402,
+    // so such a backward silently uses the new values.)
+    running_mean.impl()->storage->bump_version("batch_norm");
+    running_var.impl()->storage->bump_version("batch_norm");
+  }
+  // Per-channel tensors broadcast against the input as (1, C) or (1, C, 1); statistics reduce over `dims`.
+  const Shape channel_shape = input.dim() == 3 ? Shape{1, C, 1} : Shape{1, C};
+  const std::vector<std::int64_t> dims = input.dim() == 3 ? std::vector<std::int64_t>{0, 2} : std::vector<std::int64_t>{0};
   return record(
-      "BatchNormBackward", out, {input, weight, bias},
-      [x = input.detach(), w = weight.defined() ? weight.detach() : Tensor(), mean, invstd, use_batch_stats, N, C,
-       L](const Tensor& g, const NeedsGrad& needs) {
+      "BatchNormBackward", out, {input, weight, bias, running_mean, running_var},
+      [x = SavedTensor(input), w = SavedTensor(weight),
+       saved_running_mean = use_batch_stats ? SavedTensor() : SavedTensor(running_mean),
+       saved_running_var = use_batch_stats ? SavedTensor() : SavedTensor(running_var), mean, invstd, use_batch_stats,
+       eps = options.eps, channel_shape, dims, N, C, L](const Tensor& g, const NeedsGrad& needs) {
         // xhat = (x - mean) invstd, y = w xhat + b:
         //   dw = sum g xhat, db = sum g,
         //   dx = w invstd (g - sum(g)/M - xhat sum(g xhat)/M) with batch statistics (mean, var depend on x),
         //   dx = w invstd g with running statistics.
-        Tensor grad_x = needs[0] ? make_tensor(x.shape(), x.dtype(), "batch_norm_backward") : Tensor();
-        Tensor grad_w = needs[1] ? make_tensor({C}, x.dtype(), "batch_norm_backward") : Tensor();
-        Tensor grad_b = needs[2] ? make_tensor({C}, x.dtype(), "batch_norm_backward") : Tensor();
+        // Running statistics are read from mean/invstd, but checked: a change to them since the forward
+        // is an error, as PyTorch.
+        (void)saved_running_mean.get();
+        (void)saved_running_var.get();
+        const Tensor xv = x.get();
+        const Tensor wv = needs[0] && w.defined() ? w.get() : Tensor();
         const double M = static_cast<double>(N * L);
-        dispatch(x.dtype(), [&](auto zero) {
+        if (recording_backward()) {
+          // The same formulas from recorded ops; with batch statistics, mean and invstd are recomputed
+          // from x so that the graph carries their dependence on x.
+          auto channel_constant = [&](const std::vector<double>& values) {
+            Tensor t = make_tensor({C}, g.dtype(), "batch_norm_backward");
+            dispatch(g.dtype(), [&](auto zero) {
+              using T = decltype(zero);
+              for (std::int64_t c = 0; c < C; ++c) t.data_ptr<T>()[c] = static_cast<T>(values[c]);
+            });
+            return t.reshape(channel_shape);
+          };
+          Tensor centered, inv;
+          if (use_batch_stats) {
+            centered = xv - xgrad::mean(xv, dims, true);
+            inv = pow(xgrad::mean(centered * centered, dims, true) + eps, -0.5);
+          } else {
+            centered = xv - channel_constant(*mean);
+            inv = channel_constant(*invstd);
+          }
+          const bool batch_dx = needs[0] && use_batch_stats;
+          const Tensor xhat = needs[1] || batch_dx ? centered * inv : Tensor();
+          const Tensor sum_g = needs[2] || batch_dx ? sum(g, dims, true) : Tensor();
+          const Tensor sum_g_xhat = needs[1] || batch_dx ? sum(g * xhat, dims, true) : Tensor();
+          Tensor grad_x;
+          if (needs[0]) {
+            const Tensor scale = wv.defined() ? inv * wv.reshape(channel_shape) : inv;
+            grad_x = batch_dx ? scale * (g - sum_g / M - xhat * (sum_g_xhat / M)) : scale * g;
+          }
+          return std::vector<Tensor>{grad_x, needs[1] ? sum_g_xhat.reshape({C}) : Tensor(),
+                                     needs[2] ? sum_g.reshape({C}) : Tensor(), Tensor(), Tensor()};
+        }
+        Tensor grad_x = needs[0] ? make_tensor(xv.shape(), xv.dtype(), "batch_norm_backward") : Tensor();
+        Tensor grad_w = needs[1] ? make_tensor({C}, xv.dtype(), "batch_norm_backward") : Tensor();
+        Tensor grad_b = needs[2] ? make_tensor({C}, xv.dtype(), "batch_norm_backward") : Tensor();
+        dispatch(xv.dtype(), [&](auto zero) {
           using T = decltype(zero);
-          const T* xv = x.data_ptr<T>();
+          const T* xp = xv.data_ptr<T>();
           const T* gv = g.data_ptr<T>();
           parallel_for(C, rows_grain(N * L), [&](std::int64_t c_begin, std::int64_t c_end) {
           for (std::int64_t c = c_begin; c < c_end; ++c) {
             const double m = (*mean)[c], inv = (*invstd)[c];
             double sum_g = 0, sum_g_xhat = 0;
             for (std::int64_t n = 0; n < N; ++n)
-              gradient_sums(gv + (n * C + c) * L, xv + (n * C + c) * L, L, m, sum_g, sum_g_xhat);
+              gradient_sums(gv + (n * C + c) * L, xp + (n * C + c) * L, L, m, sum_g, sum_g_xhat);
             sum_g_xhat *= inv;
             if (needs[1]) grad_w.data_ptr<T>()[c] = static_cast<T>(sum_g_xhat);
             if (needs[2]) grad_b.data_ptr<T>()[c] = static_cast<T>(sum_g);
             if (!needs[0]) continue;
-            const double scale = (w.defined() ? static_cast<double>(w.data_ptr<T>()[c]) : 1.0) * inv;
+            const double scale = (wv.defined() ? static_cast<double>(wv.data_ptr<T>()[c]) : 1.0) * inv;
             T* gx = grad_x.data_ptr<T>();
             if (use_batch_stats) {
               const T k = static_cast<T>(scale), shift = static_cast<T>(sum_g / M);
               const T proj = static_cast<T>(sum_g_xhat / M * inv), mm = static_cast<T>(m);
               for (std::int64_t n = 0; n < N; ++n) {
-                const T* row = xv + (n * C + c) * L;
+                const T* row = xp + (n * C + c) * L;
                 const T* g_row = gv + (n * C + c) * L;
                 T* out_row = gx + (n * C + c) * L;
                 for (std::int64_t l = 0; l < L; ++l) out_row[l] = k * (g_row[l] - shift - (row[l] - mm) * proj);
@@ -602,7 +733,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
           }
           });
         });
-        return std::vector<Tensor>{grad_x, grad_w, grad_b};
+        return std::vector<Tensor>{grad_x, grad_w, grad_b, Tensor(), Tensor()};
       });
 }
 
@@ -631,6 +762,15 @@ Tensor dropout(const Tensor& input, double p, bool training) {
   });
   return record("DropoutBackward", out, {input}, [keep, scale](const Tensor& g, const NeedsGrad&) {
     // y = mask x / (1 - p):  dx = mask g / (1 - p)
+    if (recording_backward()) {
+      Tensor scaled_mask = make_tensor(g.shape(), g.dtype(), "dropout_backward");
+      dispatch(g.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        T* m = scaled_mask.data_ptr<T>();
+        for (std::int64_t i = 0; i < g.numel(); ++i) m[i] = (*keep)[i] ? static_cast<T>(scale) : T(0);
+      });
+      return std::vector<Tensor>{g * scaled_mask};
+    }
     Tensor grad = make_tensor(g.shape(), g.dtype(), "dropout_backward");
     dispatch(g.dtype(), [&](auto zero) {
       using T = decltype(zero);
@@ -670,6 +810,12 @@ Lanes lanes_along(const Tensor& t, std::int64_t dim, const char* op) {
   return lanes;
 }
 
+// The dims a lane runs along, for sum(): {dim}, or none for a 0-dim tensor (its one element).
+std::vector<std::int64_t> lane_dims(const Tensor& t, std::int64_t dim) {
+  if (t.dim() == 0) return {};
+  return {dim < 0 ? dim + t.dim() : dim};  // lanes_along has checked it
+}
+
 // The shift that keeps exp(x - shift) finite along a lane: its largest element, or 0 when that is
 // +-Inf (Inf - Inf would be NaN); a NaN stays NaN, so that it spreads through the lane as in PyTorch.
 template <class T>
@@ -705,8 +851,11 @@ Tensor log_softmax(const Tensor& input, std::int64_t dim) {
       for (std::int64_t k = 0; k < s.extent; ++k) y[base + k * s.inner] = x[base + k * s.inner] - shift;
     });
   });
-  return record("LogSoftmaxBackward", out, {input}, [y = out.detach(), s](const Tensor& g, const NeedsGrad&) {
+  return record("LogSoftmaxBackward", out, {input},
+                [saved = SavedTensor::output(out), s, lane = lane_dims(input, dim)](const Tensor& g, const NeedsGrad&) {
     // y = x - logsumexp(x):  dx_k = g_k - softmax_k sum_j g_j
+    const Tensor y = saved.get();
+    if (recording_backward()) return std::vector<Tensor>{g - exp(y) * sum(g, lane, true)};
     Tensor grad = make_tensor(g.shape(), g.dtype(), "log_softmax_backward");
     dispatch(g.dtype(), [&](auto zero) {
       using T = decltype(zero);
@@ -738,8 +887,11 @@ Tensor softmax(const Tensor& input, std::int64_t dim) {
       for (std::int64_t k = 0, at = base; k < s.extent; ++k, at += s.inner) y[at] *= inv;
     });
   });
-  return record("SoftmaxBackward", out, {input}, [y = out.detach(), s](const Tensor& g, const NeedsGrad&) {
+  return record("SoftmaxBackward", out, {input},
+                [saved = SavedTensor::output(out), s, lane = lane_dims(input, dim)](const Tensor& g, const NeedsGrad&) {
     // y = softmax(x):  dx_k = y_k (g_k - sum_j g_j y_j)
+    const Tensor y = saved.get();
+    if (recording_backward()) return std::vector<Tensor>{y * (g - sum(g * y, lane, true))};
     Tensor grad = make_tensor(g.shape(), g.dtype(), "softmax_backward");
     dispatch(g.dtype(), [&](auto zero) {
       using T = decltype(zero);
@@ -782,8 +934,14 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options) 
   });
   const double scale = none ? 1.0 : reduction_scale(options.reduction, n);
   return record("MseLossBackward", out, {input, target},
-                [x = input.detach(), t = target.detach(), none, scale](const Tensor& g, const NeedsGrad& needs) {
+                [saved_input = SavedTensor(input), saved_target = SavedTensor(target), none,
+                 scale](const Tensor& g, const NeedsGrad& needs) {
                   // d((x - t)^2)/dx = 2 (x - t) = -d/dt
+                  const Tensor x = saved_input.get(), t = saved_target.get();
+                  if (recording_backward()) {
+                    const Tensor grad = (x - t) * (2 * scale) * g;  // g: one per element ("none") or one value
+                    return std::vector<Tensor>{needs[0] ? grad : Tensor(), needs[1] ? -grad : Tensor()};
+                  }
                   Tensor grad = make_tensor(x.shape(), x.dtype(), "mse_loss_backward");
                   dispatch(x.dtype(), [&](auto zero) {
                     using T = decltype(zero);
@@ -879,6 +1037,42 @@ double sample_scale(const T* g, std::int64_t i, const Classes& c, const std::str
   return reduction == "mean" ? g[0] / static_cast<double>(c.counted) : static_cast<double>(g[0]);
 }
 
+// Constants for a recorded classification backward, shaped like the input: the one-hot targets
+// (1 at each counted sample's target class), and each sample's weight in the reduced loss (0 when
+// ignored, 1 / counted for "mean", 1 otherwise) with the class dim kept as 1.
+Tensor one_hot_targets(const Classes& c, const Shape& input_shape, Dtype dtype) {
+  Tensor out = zeros(input_shape, {.dtype = dtype});
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* o = out.data_ptr<T>();
+    for (std::int64_t n = 0; n < c.N; ++n)
+      for (std::int64_t i = 0; i < c.inner; ++i) {
+        const std::int64_t k = (*c.target)[n * c.inner + i];
+        if (k >= 0) o[(n * c.C + k) * c.inner + i] = T(1);
+      }
+  });
+  return out;
+}
+
+Tensor sample_weights(const Classes& c, const Shape& input_shape, const std::string& reduction, Dtype dtype) {
+  Shape shape = input_shape;
+  shape[shape.size() == 1 ? 0 : 1] = 1;
+  Tensor out = make_tensor(shape, dtype, "loss_backward");
+  const double counted = reduction == "mean" ? 1.0 / static_cast<double>(c.counted) : 1.0;
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* o = out.data_ptr<T>();
+    for (std::size_t i = 0; i < c.target->size(); ++i) o[i] = (*c.target)[i] >= 0 ? static_cast<T>(counted) : T(0);
+  });
+  return out;
+}
+
+// The output gradient broadcast against the input: "none" gives one per sample (the target's
+// shape), which gets the class dim back; a reduced loss gives one value.
+Tensor per_sample(const Tensor& g, const Shape& input_shape) {
+  return g.dim() == 0 || input_shape.size() == 1 ? g : g.unsqueeze(1);
+}
+
 }  // namespace
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, ClassificationLossOptions options) {
@@ -901,6 +1095,11 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, ClassificationLossOpt
   return record("NllLossBackward", out, {input, target},
                 [shape = input.shape(), c, reduction](const Tensor& g, const NeedsGrad&) {
                   // loss = -x[target]:  dx[target] = -1 (scaled by the reduction)
+                  if (recording_backward()) {
+                    // linear in g and independent of x: its second derivative in x is zero
+                    const Tensor pick = one_hot_targets(c, shape, g.dtype()) * sample_weights(c, shape, reduction, g.dtype());
+                    return std::vector<Tensor>{-(pick * per_sample(g, shape)), Tensor()};
+                  }
                   Tensor grad = zeros(shape, {.dtype = g.dtype()});
                   dispatch(g.dtype(), [&](auto zero) {
                     using T = decltype(zero);
@@ -948,8 +1147,15 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, ClassificationLo
     reduce_losses(losses, c, reduction, out.data_ptr<T>());
   });
   return record("CrossEntropyLossBackward", out, {input, target},
-                [x = input.detach(), c, lse, reduction](const Tensor& g, const NeedsGrad&) {
+                [saved_input = SavedTensor(input), c, lse, reduction](const Tensor& g, const NeedsGrad&) {
                   // loss = logsumexp(x) - x[target]:  dx_k = softmax_k - [k == target]
+                  const Tensor x = saved_input.get();
+                  if (recording_backward()) {
+                    const Tensor p = softmax(x, x.dim() == 1 ? 0 : 1);
+                    const Tensor one_hot = one_hot_targets(c, x.shape(), x.dtype());
+                    const Tensor weights = sample_weights(c, x.shape(), reduction, x.dtype());
+                    return std::vector<Tensor>{(p - one_hot) * (weights * per_sample(g, x.shape())), Tensor()};
+                  }
                   Tensor grad = zeros(x.shape(), {.dtype = g.dtype()});
                   dispatch(g.dtype(), [&](auto zero) {
                     using T = decltype(zero);

@@ -1,7 +1,9 @@
 // The functional forms of xgrad's training layers and losses, with PyTorch's
 // semantics (torch.nn.functional). Each is one dedicated loop over raw pointers
 // with its backward beside it in training_ops.cpp: these run on every step of
-// a training loop. Shapes: N batch, C channels/classes, L length.
+// a training loop. Each is twice differentiable (autograd::grad with
+// create_graph), with respect to every input but loss targets that are class
+// indices. Shapes: N batch, C channels/classes, L length.
 #pragma once
 
 #include <cstdint>
