@@ -63,7 +63,8 @@ struct Conv1dFuncOptions {
 //   weight (C_out, C_in / groups, K)
 //   bias   (C_out), or an undefined Tensor for none
 //   output (N, C_out, L_out) or (C_out, L_out), L_out = floor((L + 2p - d(K-1) - 1)/s + 1).
-// Differentiable in input, weight and bias; only the gradients that are needed are computed.
+// Differentiable in input, weight and bias to any order (its backward is itself
+// convolutions); only the gradients that are needed are computed.
 // Every invalid option, shape or dtype throws xgrad::Error with the values in the message.
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv1dFuncOptions& options = {});
@@ -72,7 +73,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 // elements, like torch.nn.functional.pad(input, (left, right), mode):
 //   "zeros" / "constant": zeros;   "reflect": mirror without repeating the edge
 //   (needs left, right < length); "replicate": repeat the edge value;
-//   "circular": wrap around (needs left, right <= length). Differentiable.
+//   "circular": wrap around (needs left, right <= length). Differentiable to any order.
 Tensor pad1d(const Tensor& input, std::int64_t left, std::int64_t right, std::string_view mode);
 
 namespace detail {

@@ -1,10 +1,13 @@
 // functional::conv1d: validation, then the op (forward kernel call and its
-// backward lambda right below it). The loops themselves live in nn/kernels/.
+// backward lambda right below it) and its two backward ops (input and weight
+// gradients), each recorded with a backward made of the others so that every
+// order of derivative runs on the same kernels. The loops live in nn/kernels/.
 #include <algorithm>
 #include <atomic>
 #include <new>
 #include <limits>
 
+#include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
 #include "core/ops.hpp"
@@ -15,6 +18,7 @@ namespace xgrad::nn::functional {
 
 using autograd::NeedsGrad;
 using autograd::record;
+using autograd::SavedTensor;
 using kernels::Conv1dGeometry;
 
 namespace detail {
@@ -117,52 +121,118 @@ bool padding_dominates(const Conv1dGeometry& g) {
   return g.pad_left + g.pad_right > 16 * g.in_length + (std::int64_t{1} << 16);
 }
 
+// True inside a backward run with create_graph (the engine turns grad mode on
+// only then): the bias gradient must then be a recorded sum, not the kernel.
+bool recording_backward() { return autograd::is_grad_enabled(); }
+
+// autograd::needs_graph without building a vector of inputs: the first-order
+// path allocates nothing it does not use.
+template <class... Tensors>
+bool needs_graph(const Tensors&... inputs) {
+  return autograd::is_grad_enabled() && ((inputs.defined() && inputs.requires_grad()) || ...);
+}
+
+// Runs one kernel call; the fast kernels' workspace may not fit in memory,
+// which must surface as xgrad::Error.
+template <class F>
+void run_kernel(const char* what, const Tensor& a, const Tensor& b, F kernel) {
+  try {
+    kernel();
+  } catch (const std::bad_alloc&) {
+    fail("conv1d: out of memory for the kernels' workspace in the {} ({} and {})", what, a.shape(), b.shape());
+  }
+}
+
+// The three linear maps of one convolution geometry, each a recorded op whose
+// backward is built from the other two, so every order of derivative is again
+// a convolution on the same kernels. `reference` is decided once, by the forward.
+Tensor conv1d_batched(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dGeometry& g, bool reference);
+Tensor conv1d_backward_input(const Tensor& grad_output, const Tensor& weight, const Conv1dGeometry& g, bool reference);
+Tensor conv1d_backward_weight(const Tensor& grad_output, const Tensor& input, const Conv1dGeometry& g, bool reference);
+
+// dL/db[o] = sum_{n,l} g[n,o,l]
+Tensor conv1d_backward_bias(const Tensor& grad_output, const Conv1dGeometry& g, bool reference) {
+  if (recording_backward()) return sum(grad_output, {0, 2});
+  Tensor grad_bias = make_tensor({g.out_channels}, grad_output.dtype(), "conv1d");
+  dispatch(grad_output.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const auto kernel = reference ? kernels::conv1d_backward_bias_reference<T> : kernels::conv1d_backward_bias<T>;
+    kernel(g, grad_output.data_ptr<T>(), grad_bias.data_ptr<T>());
+  });
+  return grad_bias;
+}
+
 // The op on a batched input x: (N, C_in, L) -> (N, C_out, L_out), all arguments validated.
-Tensor conv1d_batched(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dGeometry& g) {
-  const bool reference = detail::conv1d_use_reference() || padding_dominates(g);
+Tensor conv1d_batched(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dGeometry& g, bool reference) {
   Tensor out = make_tensor({g.batch, g.out_channels, g.out_length()}, x.dtype(), "conv1d");
   dispatch(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const auto forward = reference ? kernels::conv1d_forward_reference<T> : kernels::conv1d_forward<T>;
-    try {
-      forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), data_or_null<T>(bias), out.data_ptr<T>());
-    } catch (const std::bad_alloc&) {
-      fail("conv1d: out of memory for the kernels' workspace (input {}, weight {})", x.shape(), weight.shape());
-    }
+    run_kernel("forward", x, weight,
+               [&] { forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), data_or_null<T>(bias), out.data_ptr<T>()); });
   });
+  if (!needs_graph(x, weight, bias)) return out;
   // The input is saved only when the weight's gradient may be asked for (it is
   // the only gradient that reads it).
-  Tensor saved_input = weight.requires_grad() ? x.detach() : Tensor();
   return record("Conv1dBackward", out, {x, weight, bias},
-                [saved_input, weight = weight.detach(), g, reference](const Tensor& grad_output, const NeedsGrad& needs) {
+                [input = weight.requires_grad() ? SavedTensor(x) : SavedTensor(), weight = SavedTensor(weight), g,
+                 reference](const Tensor& grad_output, const NeedsGrad& needs) {
                   // out[n,o,l] = b[o] + sum_{c,k} w[o,c,k] * x[n, c_g, l*s + k*d - p_left], so
                   //   dL/dx[n,c_g,i] = sum over (o,l,k) hitting i of w[o,c,k] * g[n,o,l]   (a transposed convolution)
                   //   dL/dw[o,c,k]   = sum_{n,l} g[n,o,l] * x[n, c_g, l*s + k*d - p_left]   (a correlation with g)
                   //   dL/db[o]       = sum_{n,l} g[n,o,l]
-                  std::vector<Tensor> grads(3);
-                  dispatch(grad_output.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
-                    const T* go = grad_output.data_ptr<T>();
-                    if (needs[0]) {
-                      grads[0] = make_tensor({g.batch, g.in_channels, g.in_length}, grad_output.dtype(), "conv1d");
-                      const auto backward_input =
-                          reference ? kernels::conv1d_backward_input_reference<T> : kernels::conv1d_backward_input<T>;
-                      backward_input(g, go, weight.data_ptr<T>(), grads[0].data_ptr<T>());
-                    }
-                    if (needs[1]) {
-                      grads[1] = make_tensor(weight.shape(), grad_output.dtype(), "conv1d");
-                      const auto backward_weight =
-                          reference ? kernels::conv1d_backward_weight_reference<T> : kernels::conv1d_backward_weight<T>;
-                      backward_weight(g, go, saved_input.data_ptr<T>(), grads[1].data_ptr<T>());
-                    }
-                    if (needs[2]) {
-                      grads[2] = make_tensor({g.out_channels}, grad_output.dtype(), "conv1d");
-                      const auto backward_bias =
-                          reference ? kernels::conv1d_backward_bias_reference<T> : kernels::conv1d_backward_bias<T>;
-                      backward_bias(g, go, grads[2].data_ptr<T>());
-                    }
-                  });
-                  return grads;
+                  return std::vector<Tensor>{
+                      needs[0] ? conv1d_backward_input(grad_output, weight, g, reference) : Tensor(),
+                      needs[1] ? conv1d_backward_weight(grad_output, input, g, reference) : Tensor(),
+                      needs[2] ? conv1d_backward_bias(grad_output, g, reference) : Tensor()};
+                });
+}
+
+// grad_input = the transposed convolution of grad_output with weight.
+Tensor conv1d_backward_input(const Tensor& grad_output, const Tensor& weight, const Conv1dGeometry& g, bool reference) {
+  Tensor grad_input = make_tensor({g.batch, g.in_channels, g.in_length}, grad_output.dtype(), "conv1d");
+  dispatch(grad_output.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const auto kernel = reference ? kernels::conv1d_backward_input_reference<T> : kernels::conv1d_backward_input<T>;
+    run_kernel("input gradient", grad_output, weight,
+               [&] { kernel(g, grad_output.data_ptr<T>(), weight.data_ptr<T>(), grad_input.data_ptr<T>()); });
+  });
+  if (!needs_graph(grad_output, weight)) return grad_input;
+  return record("Conv1dBackwardInput", grad_input, {grad_output, weight},
+                [grad_output = weight.requires_grad() ? SavedTensor(grad_output) : SavedTensor(),
+                 weight = grad_output.requires_grad() ? SavedTensor(weight) : SavedTensor(), g,
+                 reference](const Tensor& gg, const NeedsGrad& needs) {
+                  // grad_input = conv_transpose(grad_output, weight) is linear in each argument; by
+                  // <gg, conv_transpose(go, w)> = <conv1d(gg, w), go>:
+                  //   d/d grad_output = conv1d(gg, weight)                    (no bias)
+                  //   d/d weight      = correlation of grad_output with gg   (backward_weight with gg as input)
+                  return std::vector<Tensor>{
+                      needs[0] ? conv1d_batched(gg, weight, Tensor(), g, reference) : Tensor(),
+                      needs[1] ? conv1d_backward_weight(grad_output, gg, g, reference) : Tensor()};
+                });
+}
+
+// grad_weight = the correlation of grad_output with the input.
+Tensor conv1d_backward_weight(const Tensor& grad_output, const Tensor& input, const Conv1dGeometry& g, bool reference) {
+  Tensor grad_weight = make_tensor({g.out_channels, g.in_channels / g.groups, g.kernel_size}, grad_output.dtype(), "conv1d");
+  dispatch(grad_output.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const auto kernel = reference ? kernels::conv1d_backward_weight_reference<T> : kernels::conv1d_backward_weight<T>;
+    run_kernel("weight gradient", grad_output, input,
+               [&] { kernel(g, grad_output.data_ptr<T>(), input.data_ptr<T>(), grad_weight.data_ptr<T>()); });
+  });
+  if (!needs_graph(grad_output, input)) return grad_weight;
+  return record("Conv1dBackwardWeight", grad_weight, {grad_output, input},
+                [grad_output = input.requires_grad() ? SavedTensor(grad_output) : SavedTensor(),
+                 input = grad_output.requires_grad() ? SavedTensor(input) : SavedTensor(), g,
+                 reference](const Tensor& gw, const NeedsGrad& needs) {
+                  // grad_weight = correlation(grad_output, x) is bilinear; by
+                  // <gw, correlation(go, x)> = <go, conv1d(x, gw)> = <conv_transpose(go, gw), x>:
+                  //   d/d grad_output = conv1d(x, gw)                 (no bias)
+                  //   d/d x           = conv_transpose(grad_output, gw)
+                  return std::vector<Tensor>{
+                      needs[0] ? conv1d_batched(input, gw, Tensor(), g, reference) : Tensor(),
+                      needs[1] ? conv1d_backward_input(grad_output, gw, g, reference) : Tensor()};
                 });
 }
 
@@ -216,7 +286,8 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
                                 .groups = p.groups,
                                 .pad_left = p.pad_left,
                                 .pad_right = p.pad_right};
-  const Tensor out = conv1d_batched(x, weight, bias, geometry);
+  const bool reference = detail::conv1d_use_reference() || padding_dominates(geometry);
+  const Tensor out = conv1d_batched(x, weight, bias, geometry, reference);
   return batched ? out : out.squeeze(0);
 }
 

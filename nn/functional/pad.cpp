@@ -4,7 +4,9 @@
 // backward scatters (adds) back through it, so the two cannot disagree.
 #include <algorithm>
 #include <limits>
+#include <memory>
 
+#include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
 #include "core/ops.hpp"
@@ -16,6 +18,10 @@ using autograd::NeedsGrad;
 using autograd::record;
 
 namespace {
+
+// source[j]: the input position that output position j copies (shared by a
+// pad's forward and every backward built from it).
+using Source = std::shared_ptr<const std::vector<std::int64_t>>;
 
 // The input position that output position j (of length + left + right) copies.
 std::vector<std::int64_t> source_positions(std::int64_t length, std::int64_t left, std::int64_t right,
@@ -33,6 +39,56 @@ std::vector<std::int64_t> source_positions(std::int64_t length, std::int64_t lef
     }
   }
   return source;
+}
+
+// out[r, j] = in[r, source[j]] over the rows r of the leading dimensions. Its
+// backward is the scatter below, and the scatter's backward is this gather again:
+// the two are each other's adjoint, so pad1d has derivatives of every order.
+Tensor pad1d_gather(const Tensor& input, const Source& source);
+
+// The adjoint of the gather: grad_input[r, i] = sum of g[r, j] over source[j] == i.
+// Linear in g, so it is recorded (only under create_graph) with the gather as its backward.
+Tensor pad1d_scatter(const Tensor& g, const Source& source, std::int64_t length) {
+  const std::int64_t out_length = static_cast<std::int64_t>(source->size());
+  const std::int64_t rows = g.numel() / out_length;
+  Shape shape = g.shape();
+  shape.back() = length;
+  Tensor grad = zeros(shape, {.dtype = g.dtype()});
+  dispatch(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* go = g.data_ptr<T>();
+    T* gi = grad.data_ptr<T>();
+    const std::int64_t* from = source->data();
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < out_length; ++j) gi[r * length + from[j]] += go[r * out_length + j];
+  });
+  if (!autograd::is_grad_enabled() || !g.requires_grad()) return grad;  // no graph to record
+  return record("Pad1dBackwardBackward", grad, {g}, [source](const Tensor& gg, const NeedsGrad&) {
+    // the adjoint of the scatter gathers each position back
+    return std::vector<Tensor>{pad1d_gather(gg, source)};
+  });
+}
+
+Tensor pad1d_gather(const Tensor& input, const Source& source) {
+  const std::int64_t length = input.size(-1);
+  const std::int64_t out_length = static_cast<std::int64_t>(source->size());
+  const std::int64_t rows = input.numel() / length;
+  Shape out_shape = input.shape();
+  out_shape.back() = out_length;
+  Tensor out = make_tensor(out_shape, input.dtype(), "pad1d");
+  dispatch(input.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = input.data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    const std::int64_t* from = source->data();
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < out_length; ++j) o[r * out_length + j] = in[r * length + from[j]];
+  });
+  if (!autograd::is_grad_enabled() || !input.requires_grad()) return out;  // no graph to record
+  return record("Pad1dBackward", out, {input}, [source, length](const Tensor& g, const NeedsGrad&) {
+    // out[r, j] = in[r, source[j]], so d/d in[r, i] collects every g[r, j] with source[j] == i
+    return std::vector<Tensor>{pad1d_scatter(g, source, length)};
+  });
 }
 
 }  // namespace
@@ -57,32 +113,7 @@ Tensor pad1d(const Tensor& input, std::int64_t left, std::int64_t right, std::st
 
   XGRAD_CHECK(right <= std::numeric_limits<std::int64_t>::max() / 2 - length - left,
               "pad1d: padding ({}, {}) of input {} is too large", left, right, input.shape());
-  const std::vector<std::int64_t> source = source_positions(length, left, right, mode);
-  const std::int64_t out_length = length + left + right;
-  const std::int64_t rows = input.numel() / length;
-  Shape out_shape = input.shape();
-  out_shape.back() = out_length;
-  Tensor out = make_tensor(out_shape, input.dtype(), "pad1d");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* in = input.data_ptr<T>();
-    T* o = out.data_ptr<T>();
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t j = 0; j < out_length; ++j) o[r * out_length + j] = in[r * length + source[j]];
-  });
-  return record("Pad1dBackward", out, {input},
-                [source, shape = input.shape(), length, out_length, rows](const Tensor& g, const NeedsGrad&) {
-                  // out[r, j] = in[r, source[j]], so d/d in[r, i] collects every g[r, j] with source[j] == i
-                  Tensor grad = zeros(shape, {.dtype = g.dtype()});
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
-                    const T* go = g.data_ptr<T>();
-                    T* gi = grad.data_ptr<T>();
-                    for (std::int64_t r = 0; r < rows; ++r)
-                      for (std::int64_t j = 0; j < out_length; ++j) gi[r * length + source[j]] += go[r * out_length + j];
-                  });
-                  return std::vector<Tensor>{grad};
-                });
+  return pad1d_gather(input, std::make_shared<const std::vector<std::int64_t>>(source_positions(length, left, right, mode)));
 }
 
 }  // namespace xgrad::nn::functional
