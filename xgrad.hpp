@@ -8,6 +8,7 @@
 #include "core/device.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 #include "core/io.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"

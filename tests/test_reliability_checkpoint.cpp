@@ -205,8 +205,7 @@ TEST_CASE("reliability: an unwritable path is a clear error and leaves the old f
   ScratchDir dir;
   const std::string blocker = dir.file("a_file");
   std::ofstream(blocker) << "not a directory";
-  CHECK_THROWS_WITH_AS(model.save(blocker + "/model.xgrad"), doctest::Contains("save: cannot create a temporary file"),
-                       Error);
+  CHECK_THROWS_WITH_AS(model.save(blocker + "/model.xgrad"), doctest::Contains("Not a directory"), Error);
   CHECK_THROWS_WITH_AS(model.load(blocker + "/model.xgrad"), doctest::Contains("load: cannot open"), Error);
   CHECK_THROWS_WITH_AS(model.save(""), doctest::Contains("save: the path is empty"), Error);
 
