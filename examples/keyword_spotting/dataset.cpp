@@ -316,14 +316,11 @@ void save_cache(const std::string& cache_dir, const Config& cfg, const Splits& s
   }
   for (Split split : kSplits) text += fmt::format("{} {}\n", split_name(split), dataset_for(splits, split).size());
 
-  fs::path temporary = dir / "manifest.txt.tmp";
-  {
-    std::ofstream file(temporary, std::ios::trunc);
-    file << text;
-    file.close();
-    if (!file) throw std::runtime_error(fmt::format("Could not write '{}'.", temporary.string()));
+  try {
+    xgrad::write_file_atomically(manifest.string(), text, "save_cache");  // the cache appears whole or not at all
+  } catch (const xgrad::Error& error) {
+    throw std::runtime_error(error.what());
   }
-  fs::rename(temporary, manifest);  // atomic: the cache appears whole or not at all
 }
 
 Splits load_cache(const std::string& cache_dir, const Config& cfg) {
