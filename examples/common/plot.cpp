@@ -123,7 +123,8 @@ std::string find_on_path(const std::string& program) {
   std::stringstream dirs(path ? path : "");
   for (std::string dir; std::getline(dirs, dir, ':');) {
     std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (access(candidate.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(candidate)) return candidate;
+    std::error_code error;  // an odd PATH entry (too long, unreadable) is skipped, not thrown
+    if (access(candidate.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(candidate, error)) return candidate;
   }
   return "";
 }
