@@ -9,6 +9,7 @@
 #include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/hooks.hpp"
+#include "core/file_io.hpp"
 #include "core/io.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"

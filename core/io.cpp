@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <numeric>
 #include <string_view>
 #include <vector>
 
+#include "core/file_io.hpp"
 #include "core/ops.hpp"
 
 namespace xgrad {
@@ -27,8 +27,8 @@ struct Header {
 
 // Value of 'key' in the header dict, as raw text up to the next top-level comma or brace.
 std::string_view dict_value(std::string_view dict, std::string_view key, const std::string& path) {
-  const std::string quoted_single = "'" + std::string(key) + "'";
-  const std::string quoted_double = "\"" + std::string(key) + "\"";
+  const std::string quoted_single = fmt::format("'{}'", key);
+  const std::string quoted_double = fmt::format("\"{}\"", key);
   std::size_t pos = dict.find(quoted_single);
   std::size_t key_size = quoted_single.size();
   if (pos == std::string_view::npos) {
@@ -100,52 +100,80 @@ Header parse_header(std::string_view dict, const std::string& path) {
   return header;
 }
 
-}  // namespace
+// numel * element_size as decimal text, exact even where it exceeds 64 bits.
+std::string byte_count(std::int64_t numel, std::size_t element) {
+  unsigned __int128 bytes = static_cast<unsigned __int128>(numel) * element;
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(bytes % 10)));
+    bytes /= 10;
+  } while (bytes > 0);
+  return digits;
+}
 
-Tensor load_npy(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  XGRAD_CHECK(file.is_open(), "load_npy: cannot open '{}' for reading", path);
-  file.seekg(0, std::ios::end);
-  const std::streamoff file_size = file.tellg();
-  file.seekg(0, std::ios::beg);
+Tensor read_npy(const std::string& path) {
+  InputFile file(path, "load_npy", InputFile::Accept::regular_or_fifo);
+  // A FIFO's size is unknown: its reads stop at the end of the stream instead.
+  const bool sized = !file.is_fifo();
   char preamble[10] = {};
-  XGRAD_CHECK(file_size >= 10 && file.read(preamble, 10),
-              "load_npy: '{}' is not a .npy file (too short: {} bytes)", path, file_size);
+  const std::size_t got = file.read(preamble, sizeof(preamble));
+  XGRAD_CHECK(got == sizeof(preamble), "load_npy: '{}' is not a .npy file (too short: {} bytes)", path, got);
   XGRAD_CHECK(std::memcmp(preamble, kMagic, kMagicSize) == 0, "load_npy: '{}' is not a .npy file (bad magic)", path);
   const int major = static_cast<unsigned char>(preamble[6]);
   std::uint64_t header_size = 0;
-  std::streamoff data_start = 0;
   if (major == 1) {
     header_size = static_cast<unsigned char>(preamble[8]) | (static_cast<unsigned char>(preamble[9]) << 8);
-    data_start = 10;
   } else if (major == 2 || major == 3) {
-    char extra[2];
-    XGRAD_CHECK(file.read(extra, 2), "load_npy: '{}' is truncated in its header", path);
+    unsigned char extra[2];
+    file.read_exact(extra, 2, "the header length");
     header_size = static_cast<unsigned char>(preamble[8]) | (static_cast<unsigned char>(preamble[9]) << 8) |
-                  (static_cast<std::uint64_t>(static_cast<unsigned char>(extra[0])) << 16) |
-                  (static_cast<std::uint64_t>(static_cast<unsigned char>(extra[1])) << 24);
-    data_start = 12;
+                  (static_cast<std::uint64_t>(extra[0]) << 16) | (static_cast<std::uint64_t>(extra[1]) << 24);
   } else {
     fail("load_npy: '{}' has unsupported .npy format version {}", path, major);
   }
-  XGRAD_CHECK(static_cast<std::uint64_t>(file_size - data_start) >= header_size,
-              "load_npy: '{}' is truncated (header of {} bytes, file of {} bytes)", path, header_size, file_size);
-  std::string dict(header_size, '\0');
-  XGRAD_CHECK(file.read(dict.data(), static_cast<std::streamsize>(header_size)), "load_npy: '{}' is truncated in its header",
-              path);
+  const std::uint64_t data_start = file.position();
+  XGRAD_CHECK(!sized || file.size() - data_start >= header_size,
+              "load_npy: '{}' is truncated (header of {} bytes, file of {} bytes)", path, header_size, file.size());
+  // A version 2 header may claim 4 GiB; from a stream, read it in pieces as it arrives.
+  std::string dict;
+  while (dict.size() < header_size) {
+    const std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(header_size - dict.size(), 1 << 16));
+    const std::size_t old_size = dict.size();
+    dict.resize(old_size + step);
+    file.read_exact(dict.data() + old_size, step, "the header");
+  }
   const Header header = parse_header(dict, path);
   const std::int64_t numel = checked_numel(header.shape, "load_npy");
-  const std::uint64_t available = static_cast<std::uint64_t>(file_size - data_start) - header_size;
-  const std::uint64_t needed = static_cast<std::uint64_t>(numel) * element_size(header.dtype);
-  XGRAD_CHECK(numel == 0 || (needed / element_size(header.dtype) == static_cast<std::uint64_t>(numel) && available >= needed),
-              "load_npy: '{}' is truncated: shape {} of {} needs {} bytes of data, the file has {}", path, header.shape,
-              header.dtype, needed, available);
+  const std::size_t element = element_size(header.dtype);
+  const std::uint64_t needed = static_cast<std::uint64_t>(numel) * element;
+  XGRAD_CHECK(numel == 0 || needed / element == static_cast<std::uint64_t>(numel),
+              "load_npy: '{}' is corrupted or too large: shape {} of {} needs {} bytes of data", path, header.shape,
+              header.dtype, byte_count(numel, element));
+  if (sized) {
+    const std::uint64_t available = file.size() - file.position();
+    XGRAD_CHECK(available >= needed, "load_npy: '{}' is truncated: shape {} of {} needs {} bytes of data, the file has {}",
+                path, header.shape, header.dtype, needed, available);
+  }
   Shape stored = header.shape;
   if (header.fortran_order) std::reverse(stored.begin(), stored.end());
-  Tensor out = make_tensor(stored, header.dtype, "load_npy");
-  if (needed > 0) {
-    XGRAD_CHECK(file.read(static_cast<char*>(out.impl()->storage->data()), static_cast<std::streamsize>(needed)),
-                "load_npy: '{}' could not be read completely", path);
+  Tensor out;
+  if (sized) {
+    out = make_tensor(stored, header.dtype, "load_npy");
+    file.read_exact(out.impl()->storage->data(), static_cast<std::size_t>(needed), "the data");
+  } else {
+    // From a stream, memory grows only as fast as data arrives: a header that
+    // claims terabytes cannot make the reader allocate them.
+    std::vector<char> data;
+    while (data.size() < needed) {
+      const std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(needed - data.size(), 1 << 24));
+      const std::size_t old_size = data.size();
+      data.resize(old_size + step);
+      const std::size_t got_now = file.read(data.data() + old_size, step);
+      XGRAD_CHECK(got_now == step, "load_npy: '{}' is truncated: shape {} of {} needs {} bytes of data, the stream "
+                  "ended after {}", path, header.shape, header.dtype, needed, old_size + got_now);
+    }
+    out = make_tensor(stored, header.dtype, "load_npy");
+    if (needed > 0) std::memcpy(out.impl()->storage->data(), data.data(), static_cast<std::size_t>(needed));
   }
   if (header.fortran_order && stored.size() > 1) {
     std::vector<std::int64_t> reversed(stored.size());
@@ -155,7 +183,7 @@ Tensor load_npy(const std::string& path) {
   return out;
 }
 
-void save_npy(const std::string& path, const Tensor& tensor) {
+void write_npy(const std::string& path, const Tensor& tensor) {
   XGRAD_CHECK(tensor.defined(), "save_npy: cannot save an undefined tensor to '{}'", path);
   const Shape& shape = tensor.shape();
   std::string shape_text = "(";
@@ -170,18 +198,27 @@ void save_npy(const std::string& path, const Tensor& tensor) {
   dict.append((64 - total % 64) % 64, ' ');
   dict += '\n';
   XGRAD_CHECK(dict.size() <= 65535, "save_npy: shape {} makes a header too long for .npy version 1.0", shape);
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  XGRAD_CHECK(file.is_open(), "save_npy: cannot open '{}' for writing", path);
+  AtomicFile file(path, "save_npy");
   file.write(kMagic, kMagicSize);
   const char version[2] = {1, 0};
   file.write(version, 2);
   const char size[2] = {static_cast<char>(dict.size() & 0xff), static_cast<char>(dict.size() >> 8)};
   file.write(size, 2);
-  file.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-  file.write(static_cast<const char*>(tensor.impl()->storage->data()),
-             static_cast<std::streamsize>(tensor.numel() * static_cast<std::int64_t>(element_size(tensor.dtype()))));
-  file.flush();
-  XGRAD_CHECK(file.good(), "save_npy: writing '{}' failed (disk full or I/O error?)", path);
+  file.write(dict);
+  const void* data = tensor.dtype() == kFloat32 ? static_cast<const void*>(tensor.data_ptr<float>())
+                                                : static_cast<const void*>(tensor.data_ptr<double>());
+  file.write(data, static_cast<std::size_t>(tensor.numel()) * element_size(tensor.dtype()));
+  file.commit();
+}
+
+}  // namespace
+
+Tensor load_npy(const std::string& path) {
+  return with_file_errors("load_npy", path, [&] { return read_npy(path); });
+}
+
+void save_npy(const std::string& path, const Tensor& tensor) {
+  with_file_errors("save_npy", path, [&] { write_npy(path, tensor); });
 }
 
 }  // namespace xgrad

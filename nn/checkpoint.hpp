@@ -31,13 +31,22 @@
 // save_checkpoint prefixes them: "model.<name>", "optimizer.<name>",
 // "scheduler.<name>".
 //
-// Writing goes to a temporary file in the destination's directory, which is
-// flushed, fsync'ed and renamed over the destination (then the directory is
-// fsync'ed): a crash or a full disk mid-save leaves the previous file intact and
-// no temporary file behind. Loading reads the whole file, checks magic, version,
-// size, checksum, and every name, dtype and shape against the receiver(s)
-// before changing anything: a truncated, corrupted or mismatched file is an
-// xgrad::Error and the model (and optimizer) keep their values.
+// Writing goes through xgrad's one atomic writer (core/file_io.hpp): a
+// temporary in the destination's directory (unnamed where the file system
+// allows), fsync'ed and renamed over the destination, then the directory is
+// fsync'ed. A crash, a kill or a full disk mid-save leaves the previous file
+// intact; a kill leaves at most a named temporary, which the next save of the
+// same destination removes. A device, FIFO or directory is never replaced; a
+// symbolic link is followed and its target replaced; a replaced file keeps its
+// mode. Loading opens regular files only and reads front to back in one pass:
+// magic, version and every declared size are checked against the file's size
+// before anything is allocated (a file cannot make the reader allocate more than
+// it holds), the CRC-32 is checked at the end (and before believing an unknown
+// version), then every name, dtype and shape against the receiver(s) before
+// changing anything: a truncated, corrupted or mismatched file is an xgrad::Error
+// and the model (and optimizer) keep their values. Every failure of these entry
+// points, including out-of-memory, is an xgrad::Error naming the operation and
+// the file.
 #pragma once
 
 #include <cstddef>
@@ -55,11 +64,12 @@ namespace xgrad::nn {
 
 inline constexpr std::uint32_t kCheckpointVersion = 1;
 
-// Writes named tensors in the format above (atomically).
-void save_tensors(const std::string& path, const StateDict& tensors);
+// Writes named tensors in the format above (atomically). `op` names the caller in
+// errors.
+void save_tensors(const std::string& path, const StateDict& tensors, const std::string& op = "save_tensors");
 // Reads and fully validates a file in the format above; throws xgrad::Error
-// naming the file and the problem.
-StateDict load_tensors(const std::string& path);
+// naming the operation, the file and the problem.
+StateDict load_tensors(const std::string& path, const std::string& op = "load_tensors");
 
 // Model + optimizer (+ scheduler when given) in one file.
 void save_checkpoint(const std::string& path, const Module& module, const optim::Optimizer& optimizer,

@@ -57,6 +57,11 @@ void SGD::step() {
                 grad.shape());
     const bool first = o.momentum != 0 && !momentum_buffers_[i].defined();
     if (first) momentum_buffers_[i] = empty(param.shape(), {.dtype = param.dtype()});
+    // The buffer follows its parameter's dtype (after module.to(kFloat64), say), as
+    // PyTorch's SGD keeps working; the conversion is exact from float32 to float64.
+    if (!first && o.momentum != 0 && momentum_buffers_[i].dtype() != param.dtype()) {
+      momentum_buffers_[i] = momentum_buffers_[i].to(param.dtype());
+    }
     dispatch(param.dtype(), [&](auto zero) {
       using T = decltype(zero);
       // Constants in the parameter's type, as PyTorch's scalar arguments.

@@ -9,6 +9,9 @@
 //   p = p - lr * d
 //
 //   optim::SGD optimizer(model.parameters(), {.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-4});
+//
+// The momentum buffers follow the parameters' dtype: after module.to(kFloat64)
+// the next step converts them (PyTorch keeps a float32 buffer and rounds into it).
 #pragma once
 
 #include <optional>

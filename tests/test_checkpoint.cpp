@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -178,7 +179,10 @@ TEST_CASE("truncated, corrupted and mismatched files are refused and the model k
     refuse("hello world, this is not a checkpoint at all", "not an xgrad checkpoint");
     std::string other_version = good;
     other_version[8] = 2;
-    refuse(other_version, "format version 2");
+    refuse(other_version, "is corrupted (CRC-32");  // the checksum says a bit flipped
+    const std::uint32_t crc = nn::crc32(other_version.data(), other_version.size() - 4);
+    std::memcpy(other_version.data() + other_version.size() - 4, &crc, 4);
+    refuse(other_version, "format version 2");  // an intact file of another version
   }
   SUBCASE("mismatched architecture") {
     auto different = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(6, 4));

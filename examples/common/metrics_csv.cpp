@@ -2,9 +2,9 @@
 
 #include <fmt/core.h>
 
-#include <cerrno>
-#include <cstring>
 #include <stdexcept>
+
+#include "core/file_io.hpp"
 
 namespace xgrad_examples {
 
@@ -16,18 +16,13 @@ MetricsCsv::MetricsCsv(std::string path, std::vector<std::string> columns)
       throw std::invalid_argument(fmt::format("MetricsCsv column name '{}' contains a comma, quote or newline.", name));
     }
   }
-  file_ = std::fopen(path_.c_str(), "w");
-  if (file_ == nullptr) {
-    throw std::runtime_error(fmt::format("Could not open metrics file '{}' for writing: {}.", path_, std::strerror(errno)));
+  for (size_t i = 0; i < columns_.size(); ++i) text_ += (i ? "," : "") + columns_[i];
+  text_ += '\n';
+  try {
+    xgrad::write_file_atomically(path_, text_, "MetricsCsv");
+  } catch (const xgrad::Error& error) {
+    throw std::runtime_error(fmt::format("Could not open metrics file '{}' for writing: {}", path_, error.what()));
   }
-  std::string header;
-  for (size_t i = 0; i < columns_.size(); ++i) header += (i ? "," : "") + columns_[i];
-  fmt::print(file_, "{}\n", header);
-  std::fflush(file_);
-}
-
-MetricsCsv::~MetricsCsv() {
-  if (file_ != nullptr) std::fclose(file_);
 }
 
 void MetricsCsv::row(const std::vector<double>& values) {
@@ -38,10 +33,12 @@ void MetricsCsv::row(const std::vector<double>& values) {
   std::string line;
   // {} prints the shortest text that reads back to the same double: 3 -> "3", 0.1 -> "0.1".
   for (size_t i = 0; i < values.size(); ++i) line += fmt::format("{}{}", i ? "," : "", values[i]);
-  fmt::print(file_, "{}\n", line);
-  if (std::fflush(file_) != 0 || std::ferror(file_)) {
-    throw std::runtime_error(fmt::format("Could not write to metrics file '{}': {}.", path_, std::strerror(errno)));
+  try {
+    xgrad::write_file_atomically(path_, text_ + line + '\n', "MetricsCsv");
+  } catch (const xgrad::Error& error) {
+    throw std::runtime_error(fmt::format("Could not write to metrics file '{}': {}", path_, error.what()));
   }
+  text_ += line + '\n';
 }
 
 }  // namespace xgrad_examples

@@ -3,11 +3,12 @@
 //   MetricsCsv csv("out/metrics.csv", {"epoch", "train_loss", "test_acc"});
 //   csv.row({1, 0.5, 0.9});
 //
-// The header is written when the file is opened (an existing file is replaced) and each row is
-// flushed at once, so a run that is stopped early still leaves every finished epoch on disk.
+// The header is written when the object is made (an existing file is replaced) and each row is
+// on disk when row() returns, so a run that is stopped early still leaves every finished epoch.
+// Every write replaces the whole file through xgrad's atomic writer (xgrad::write_file_atomically):
+// a reader, or a crash, never sees half a row.
 #pragma once
 
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,6 @@ class MetricsCsv {
  public:
   // Throws std::runtime_error naming the path and the OS reason if the file can't be created.
   MetricsCsv(std::string path, std::vector<std::string> columns);
-  ~MetricsCsv();
   MetricsCsv(const MetricsCsv&) = delete;
   MetricsCsv& operator=(const MetricsCsv&) = delete;
 
@@ -31,7 +31,7 @@ class MetricsCsv {
  private:
   std::string path_;
   std::vector<std::string> columns_;
-  std::FILE* file_ = nullptr;
+  std::string text_;  // everything written so far
 };
 
 }  // namespace xgrad_examples

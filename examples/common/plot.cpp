@@ -1,7 +1,9 @@
 #include "plot.hpp"
 
+#include <fcntl.h>
 #include <fmt/core.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "core/file_io.hpp"
 
 extern char** environ;
 
@@ -40,17 +44,64 @@ std::string plot_command(const std::string& csv_path, const std::vector<std::str
   return command + "\n";
 }
 
-// Runs `gnuplot script_path` without a shell and waits for it; returns its exit status.
-int run_gnuplot(const std::string& gnuplot, const std::string& script_path) {
-  std::vector<char*> argv = {const_cast<char*>(gnuplot.c_str()), const_cast<char*>(script_path.c_str()), nullptr};
+// Runs gnuplot without a shell, the script on its standard input, and returns what it writes to
+// its standard output (the PNG). A socket feeds the script so that a gnuplot that dies early is an
+// error here (send's MSG_NOSIGNAL), not a SIGPIPE that kills the training run.
+std::string run_gnuplot(const std::string& gnuplot, const std::string& script) {
+  int script_sockets[2], png_pipe[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, script_sockets) != 0) {
+    throw std::runtime_error(fmt::format("Could not create a socket for gnuplot: {}.", std::strerror(errno)));
+  }
+  if (pipe2(png_pipe, O_CLOEXEC) != 0) {
+    int error = errno;
+    close(script_sockets[0]);
+    close(script_sockets[1]);
+    throw std::runtime_error(fmt::format("Could not create a pipe for gnuplot: {}.", std::strerror(error)));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, script_sockets[1], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, png_pipe[1], STDOUT_FILENO);
+  std::vector<char*> argv = {const_cast<char*>(gnuplot.c_str()), nullptr};
   pid_t pid = 0;
-  int error = posix_spawn(&pid, gnuplot.c_str(), nullptr, nullptr, argv.data(), environ);
-  if (error != 0) throw std::runtime_error(fmt::format("Could not start '{}': {}.", gnuplot, std::strerror(error)));
+  int error = posix_spawn(&pid, gnuplot.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(script_sockets[1]);
+  close(png_pipe[1]);
+  if (error != 0) {
+    close(script_sockets[0]);
+    close(png_pipe[0]);
+    throw std::runtime_error(fmt::format("Could not start '{}': {}.", gnuplot, std::strerror(error)));
+  }
+  // The script is a few hundred bytes, far below a socket's buffer, so sending it all before
+  // reading cannot deadlock; gnuplot writes the PNG when the script ends.
+  size_t sent = 0;
+  while (sent < script.size()) {
+    ssize_t n = send(script_sockets[0], script.data() + sent, script.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    sent += size_t(n);
+  }
+  close(script_sockets[0]);
+  std::string png;
+  char chunk[1 << 16];
+  for (;;) {
+    ssize_t n = read(png_pipe[0], chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    png.append(chunk, size_t(n));
+  }
+  close(png_pipe[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) throw std::runtime_error(fmt::format("waitpid for gnuplot failed: {}.", std::strerror(errno)));
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code != 0 || sent < script.size()) {
+    throw std::runtime_error(fmt::format("gnuplot exited with status {} (it read {} of {} script bytes).", code, sent,
+                                         script.size()));
+  }
+  return png;
 }
 
 std::vector<std::string> read_csv_header(const std::string& csv_path) {
@@ -72,7 +123,8 @@ std::string find_on_path(const std::string& program) {
   std::stringstream dirs(path ? path : "");
   for (std::string dir; std::getline(dirs, dir, ':');) {
     std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (access(candidate.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(candidate)) return candidate;
+    std::error_code error;  // an odd PATH entry (too long, unreadable) is skipped, not thrown
+    if (access(candidate.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(candidate, error)) return candidate;
   }
   return "";
 }
@@ -106,7 +158,6 @@ bool plot_curves(const std::string& csv_path, const std::string& png_path, const
       "else {{ set terminal png size {},450 }}\n",
       550 * panels, 550 * panels);
   script += "set termoption noenhanced\n";  // show "train_loss" as written, not with a subscript
-  script += fmt::format("set output {}\n", gnuplot_quote(png_path));
   script += fmt::format("set grid\nset xlabel {}\n", gnuplot_quote(header.front()));
   script += fmt::format("set multiplot layout 1,{} title {}\n", panels, gnuplot_quote(title));
   if (!loss_columns.empty()) {
@@ -120,23 +171,20 @@ bool plot_curves(const std::string& csv_path, const std::string& png_path, const
   }
   script += "unset multiplot\nset output\n";
 
-  // The script goes through a private temporary file, so nothing in it is ever parsed by a shell.
-  std::string script_path = (std::filesystem::temp_directory_path() / "xgrad-plot-XXXXXX").string();
-  int fd = mkstemp(script_path.data());
-  if (fd < 0) throw std::runtime_error(fmt::format("Could not create a temporary gnuplot script: {}.", std::strerror(errno)));
-  bool written = write(fd, script.data(), script.size()) == static_cast<ssize_t>(script.size());
-  close(fd);
-  int status = -1;
+  std::string png;
   try {
-    if (written) status = run_gnuplot(gnuplot, script_path);
-  } catch (...) {
-    std::filesystem::remove(script_path);
-    throw;
+    png = run_gnuplot(gnuplot, script);
+  } catch (const std::runtime_error& error) {
+    throw std::runtime_error(fmt::format("Plotting '{}' into '{}' failed: {}", csv_path, png_path, error.what()));
   }
-  std::filesystem::remove(script_path);
-  if (!written) throw std::runtime_error("Could not write the temporary gnuplot script.");
-  if (status != 0) {
-    throw std::runtime_error(fmt::format("gnuplot exited with status {} while plotting '{}' into '{}'.", status, csv_path, png_path));
+  if (png.size() < 8 || png.compare(1, 3, "PNG") != 0) {
+    throw std::runtime_error(fmt::format("gnuplot wrote no PNG ({} bytes) while plotting '{}'.", png.size(), csv_path));
+  }
+  // The PNG replaces png_path through xgrad's atomic writer: never half an image.
+  try {
+    xgrad::write_file_atomically(png_path, png, "plot_curves");
+  } catch (const xgrad::Error& error) {
+    throw std::runtime_error(error.what());
   }
   return true;
 }

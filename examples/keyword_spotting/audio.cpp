@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
+
+#include "core/file_io.hpp"
 
 namespace kws {
 
@@ -102,17 +105,66 @@ std::vector<float> load_wav_8k(const std::string& path) {
   return clip;
 }
 
+namespace {
+
+// A growing in-memory file for libsndfile's virtual I/O: save_wav encodes into it, then hands
+// the bytes to xgrad's atomic writer.
+struct MemoryFile {
+  std::string bytes;
+  sf_count_t position = 0;
+};
+
+SF_VIRTUAL_IO memory_io() {
+  SF_VIRTUAL_IO io{};
+  io.get_filelen = [](void* user) { return sf_count_t(static_cast<MemoryFile*>(user)->bytes.size()); };
+  io.seek = [](sf_count_t offset, int whence, void* user) {
+    auto* file = static_cast<MemoryFile*>(user);
+    sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? file->position : sf_count_t(file->bytes.size());
+    file->position = std::max<sf_count_t>(0, base + offset);
+    return file->position;
+  };
+  io.read = [](void* out, sf_count_t count, void* user) {
+    auto* file = static_cast<MemoryFile*>(user);
+    sf_count_t available = std::max<sf_count_t>(0, sf_count_t(file->bytes.size()) - file->position);
+    sf_count_t n = std::min(count, available);
+    std::memcpy(out, file->bytes.data() + file->position, size_t(n));
+    file->position += n;
+    return n;
+  };
+  io.write = [](const void* in, sf_count_t count, void* user) {
+    auto* file = static_cast<MemoryFile*>(user);
+    size_t end = size_t(file->position + count);
+    if (end > file->bytes.size()) file->bytes.resize(end);
+    std::memcpy(file->bytes.data() + file->position, in, size_t(count));
+    file->position += count;
+    return count;
+  };
+  io.tell = [](void* user) { return static_cast<MemoryFile*>(user)->position; };
+  return io;
+}
+
+}  // namespace
+
 void save_wav(const std::string& path, std::span<const float> samples, int rate) {
   SF_INFO info{};
   info.samplerate = rate;
   info.channels = 1;
   info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
-  std::unique_ptr<SNDFILE, int (*)(SNDFILE*)> file(sf_open(path.c_str(), SFM_WRITE, &info), sf_close);
-  if (!file) throw std::runtime_error(fmt::format("Could not write WAV file '{}': {}.", path, sf_strerror(nullptr)));
-  sf_command(file.get(), SFC_SET_CLIPPING, nullptr, SF_TRUE);
-  auto count = static_cast<sf_count_t>(samples.size());
-  if (sf_writef_float(file.get(), samples.data(), count) != count) {
-    throw std::runtime_error(fmt::format("Could not write all samples to '{}': {}.", path, sf_strerror(file.get())));
+  MemoryFile memory;
+  SF_VIRTUAL_IO io = memory_io();
+  {
+    std::unique_ptr<SNDFILE, int (*)(SNDFILE*)> file(sf_open_virtual(&io, SFM_WRITE, &info, &memory), sf_close);
+    if (!file) throw std::runtime_error(fmt::format("Could not write WAV file '{}': {}.", path, sf_strerror(nullptr)));
+    sf_command(file.get(), SFC_SET_CLIPPING, nullptr, SF_TRUE);
+    auto count = static_cast<sf_count_t>(samples.size());
+    if (sf_writef_float(file.get(), samples.data(), count) != count) {
+      throw std::runtime_error(fmt::format("Could not write all samples to '{}': {}.", path, sf_strerror(file.get())));
+    }
+  }  // sf_close completes the header
+  try {
+    xgrad::write_file_atomically(path, memory.bytes, "save_wav");
+  } catch (const xgrad::Error& error) {
+    throw std::runtime_error(fmt::format("Could not write WAV file '{}': {}", path, error.what()));
   }
 }
 

@@ -39,7 +39,8 @@ int64_t fit_clip(std::span<const float> samples, std::span<float> clip);
 // A silent file gives a zero clip; an unreadable one throws std::runtime_error.
 std::vector<float> load_wav_8k(const std::string& path);
 
-// Writes 16-bit PCM mono WAV; samples beyond [-1, 1] are clipped. Throws on failure.
+// Writes 16-bit PCM mono WAV (atomically, through xgrad::write_file_atomically); samples beyond
+// [-1, 1] are clipped. Throws std::runtime_error on failure.
 void save_wav(const std::string& path, std::span<const float> samples, int rate);
 
 }  // namespace kws

@@ -11,10 +11,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <xgrad.hpp>
@@ -316,20 +316,33 @@ void save_cache(const std::string& cache_dir, const Config& cfg, const Splits& s
   }
   for (Split split : kSplits) text += fmt::format("{} {}\n", split_name(split), dataset_for(splits, split).size());
 
-  fs::path temporary = dir / "manifest.txt.tmp";
-  {
-    std::ofstream file(temporary, std::ios::trunc);
-    file << text;
-    file.close();
-    if (!file) throw std::runtime_error(fmt::format("Could not write '{}'.", temporary.string()));
+  try {
+    xgrad::write_file_atomically(manifest.string(), text, "save_cache");  // the cache appears whole or not at all
+  } catch (const xgrad::Error& error) {
+    throw std::runtime_error(error.what());
   }
-  fs::rename(temporary, manifest);  // atomic: the cache appears whole or not at all
 }
 
 Splits load_cache(const std::string& cache_dir, const Config& cfg) {
   fs::path dir(cache_dir);
-  std::ifstream manifest(dir / "manifest.txt");
-  if (!manifest) throw CacheError(fmt::format("there is no cache in '{}'", cache_dir));
+  std::error_code missing;
+  if (!fs::exists(dir / "manifest.txt", missing)) throw CacheError(fmt::format("there is no cache in '{}'", cache_dir));
+  // Read through xgrad's checked reader: a manifest that is /dev/zero, a FIFO or a huge file is a
+  // clear error, never an endless read.
+  std::string text;
+  try {
+    xgrad::InputFile file((dir / "manifest.txt").string(), "load_cache");
+    constexpr std::uint64_t kMaxManifestBytes = 1 << 20;
+    if (file.size() > kMaxManifestBytes) {
+      throw CacheError(fmt::format("'{}' has {} bytes, more than a manifest ({} at most)", file.path(), file.size(),
+                                   kMaxManifestBytes));
+    }
+    text.resize(size_t(file.size()));
+    file.read_exact(text.data(), text.size(), "the manifest");
+  } catch (const xgrad::Error& error) {
+    throw CacheError(error.what());
+  }
+  std::istringstream manifest(text);
 
   std::string title;
   std::getline(manifest, title);

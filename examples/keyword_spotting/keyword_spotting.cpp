@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -31,22 +32,81 @@ constexpr int64_t kClasses = int64_t(kws::kWords.size());
 // M5 (Dai et al., 2017, "Very deep convolutional neural networks for raw waveforms"): a wide first
 // convolution with a large stride acts as a learned filter bank; each block then sees 4x longer
 // stretches of time. (N, 1, 8000) -> (N, 10) logits; lengths for 1 s at 8 kHz in the comments.
+struct M5Block {
+  int64_t in, out, kernel, stride;
+};
+std::vector<M5Block> m5_blocks(int64_t width) {
+  return {{1, width, 80, 4},              // (N, w, 1981) -> pool (N, w, 495): 10 ms windows, 0.5 ms hop
+          {width, width, 3, 1},           // (N, w, 493)  -> (N, w, 123)
+          {width, 2 * width, 3, 1},       // (N, 2w, 121) -> (N, 2w, 30)
+          {2 * width, 2 * width, 3, 1}};  // (N, 2w, 28)  -> (N, 2w, 7)
+}
+
 std::shared_ptr<nn::Sequential> make_m5(int64_t width) {
   auto model = std::make_shared<nn::Sequential>();
-  auto block = [&](int64_t in, int64_t out, int64_t kernel, int64_t stride) {
-    model->push_back(std::make_shared<nn::Conv1d>(in, out, kernel, nn::Conv1dOptions{.stride = stride}));
-    model->push_back(std::make_shared<nn::BatchNorm1d>(out));
+  for (const M5Block& b : m5_blocks(width)) {
+    model->push_back(std::make_shared<nn::Conv1d>(b.in, b.out, b.kernel, nn::Conv1dOptions{.stride = b.stride}));
+    model->push_back(std::make_shared<nn::BatchNorm1d>(b.out));
     model->push_back(std::make_shared<nn::ReLU>());
     model->push_back(std::make_shared<nn::MaxPool1d>(4));
-  };
-  block(1, width, 80, 4);              // (N, w, 1981) -> pool (N, w, 495): 10 ms windows, 0.5 ms hop
-  block(width, width, 3, 1);           // (N, w, 493)  -> (N, w, 123)
-  block(width, 2 * width, 3, 1);       // (N, 2w, 121) -> (N, 2w, 30)
-  block(2 * width, 2 * width, 3, 1);   // (N, 2w, 28)  -> (N, 2w, 7)
+  }
   model->push_back(std::make_shared<nn::AdaptiveAvgPool1d>(1));  // (N, 2w, 1): the whole second
   model->push_back(std::make_shared<nn::Flatten>());
   model->push_back(std::make_shared<nn::Linear>(2 * width, kClasses));
   return model;
+}
+
+// The state_dict names and shapes of make_m5(width), without building it.
+std::map<std::string, Shape> m5_shapes(int64_t width) {
+  std::map<std::string, Shape> shapes;
+  int64_t index = 0;
+  for (const M5Block& b : m5_blocks(width)) {
+    shapes[fmt::format("{}.weight", index)] = {b.out, b.in, b.kernel};
+    shapes[fmt::format("{}.bias", index)] = {b.out};
+    for (const char* name : {"weight", "bias", "running_mean", "running_var"}) {
+      shapes[fmt::format("{}.{}", index + 1, name)] = {b.out};
+    }
+    shapes[fmt::format("{}.num_batches_tracked", index + 1)] = {};
+    index += 4;
+  }
+  shapes[fmt::format("{}.weight", index + 2)] = {kClasses, 2 * width};
+  shapes[fmt::format("{}.bias", index + 2)] = {kClasses};
+  return shapes;
+}
+
+// The width of the M5 model whose state `state` (from `checkpoint`) is, checked name by name and
+// shape by shape against the file before any model is built: a small crafted file must not make
+// --classify build a huge model only to find out that it does not fit.
+int64_t m5_width(const nn::StateDict& state, const std::string& checkpoint) {
+  int64_t width = 0;
+  for (const auto& [name, tensor] : state) {
+    if (name == "0.weight" && tensor.dim() == 3) width = tensor.shape()[0];
+  }
+  if (width <= 0) {
+    throw std::runtime_error(fmt::format("'{}' does not hold an M5 model (no 3-dimensional 0.weight).", checkpoint));
+  }
+  std::map<std::string, Shape> expected = m5_shapes(width);
+  std::vector<std::string> problems;
+  for (const auto& [name, tensor] : state) {
+    auto it = expected.find(name);
+    if (it == expected.end()) {
+      problems.push_back(fmt::format("unexpected '{}'", name));
+    } else if (tensor.shape() != it->second || tensor.dtype() != kFloat32) {
+      problems.push_back(fmt::format("'{}' is {} {}, not float32 {}", name, tensor.dtype(), tensor.shape(), it->second));
+    }
+    if (it != expected.end()) expected.erase(it);
+  }
+  for (const auto& [name, shape] : expected) problems.push_back(fmt::format("no '{}'", name));
+  if (problems.size() > 4) {
+    const size_t more = problems.size() - 3;
+    problems.resize(3);
+    problems.push_back(fmt::format("{} more differences", more));
+  }
+  if (!problems.empty()) {
+    throw std::runtime_error(fmt::format("'{}' does not hold an M5 model of width {} ({}).", checkpoint, width,
+                                         fmt::join(problems, "; ")));
+  }
+  return width;
 }
 
 // Clips `order[begin, begin + count)` as a batch x (count, 1, 8000), y (count); augmented (each
@@ -107,13 +167,9 @@ void print_confusion(const Confusion& confusion) {
 // --classify: the checkpoint's model on one WAV file (any rate or channel count: mixed to mono,
 // resampled to 8 kHz, silence trimmed and the word centred in 1 s, as the training clips).
 int classify(const std::string& wav_path, const std::string& checkpoint) {
-  int64_t width = 0;  // the model's width is the first convolution's output channels
-  for (const auto& [name, tensor] : nn::load_tensors(checkpoint)) {
-    if (name == "0.weight") width = tensor.size(0);
-  }
-  if (width <= 0) throw std::runtime_error(fmt::format("'{}' does not hold an M5 model (no 0.weight).", checkpoint));
-  auto model = make_m5(width);
-  model->load(checkpoint);  // checks every name, shape and dtype
+  const nn::StateDict state = nn::load_tensors(checkpoint);  // at most as large as the file
+  auto model = make_m5(m5_width(state, checkpoint));
+  model->load_state_dict(state);
   model->eval();
   NoGradGuard no_grad;
   std::vector<float> clip = kws::load_wav_8k(wav_path);

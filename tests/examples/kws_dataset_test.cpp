@@ -9,6 +9,7 @@
 #include <xgrad.hpp>
 
 #include "keyword_spotting/dataset.hpp"
+#include "../support/child_process.hpp"
 #include "temp_dir.hpp"
 
 using namespace kws;
@@ -141,6 +142,23 @@ TEST_CASE("cache: round trip, changed config, damaged files") {
   SUBCASE("damaged manifest") {
     std::ofstream(cache + "/manifest.txt", std::ios::trunc) << "\x01\x02garbage\n";
     CHECK_THROWS_AS(load_cache(cache, cfg), CacheError);
+  }
+  SUBCASE("a manifest too large, or a link to /dev/zero: refused without reading it all") {
+    std::ofstream(cache + "/manifest.txt", std::ios::trunc) << std::string(2 << 20, 'x');
+    CHECK_THROWS_WITH_AS(load_cache(cache, cfg), doctest::Contains("more than a manifest"), CacheError);
+    fs::remove(cache + "/manifest.txt");
+    fs::create_symlink("/dev/zero", cache + "/manifest.txt");
+    // In a child with a deadline: a reader that read /dev/zero to its end would never stop.
+    auto outcome = xgrad::testing::run_in_child([&] {
+      try {
+        load_cache(cache, cfg);
+      } catch (const CacheError& error) {
+        return std::string(error.what());
+      }
+      return std::string("no CacheError");
+    }, std::chrono::seconds(10));
+    REQUIRE_MESSAGE(outcome.finished, outcome.status);
+    CHECK(outcome.report.find("is a character device, not a regular file") != std::string::npos);
   }
   SUBCASE("manifest count disagrees with the arrays") {
     std::string text = read_text(cache + "/manifest.txt");

@@ -41,15 +41,16 @@ TEST_CASE("threads: two threads backward into one shared leaf, every gradient is
 
 TEST_CASE("threads: hooks registered and removed while another thread backwards through the leaf") {
   Tensor w = ones({3}, {.dtype = kFloat64, .requires_grad = true});
-  std::atomic<bool> done{false};
+  std::atomic<bool> started{false}, done{false};
   std::atomic<int> hook_calls{0};
   std::thread trainer([&] {
+    while (!started.load()) std::this_thread::yield();  // overlap with the registering loop
     Tensor x = full({3}, 2.0, {.dtype = kFloat64});
     for (int step = 0; step < kSteps; ++step) (w * x).sum().backward();
     done = true;
   });
   int registered = 0;
-  while (!done.load()) {
+  do {
     RemovableHandle grad_hook = w.register_hook([&](const Tensor&) {
       hook_calls.fetch_add(1, std::memory_order_relaxed);
       return Tensor();  // keep the gradient
@@ -58,7 +59,8 @@ TEST_CASE("threads: hooks registered and removed while another thread backwards 
     grad_hook.remove();
     post_hook.remove();
     ++registered;
-  }
+    started = true;
+  } while (!done.load());
   trainer.join();
   // Hooks that keep the gradient change nothing: every step's 2 is there.
   CHECK(values(w.grad()) == std::vector<double>(3, 2.0 * kSteps));
