@@ -2,6 +2,7 @@
 // post-accumulate-grad hooks; each handle's remove().
 #include <doctest/doctest.h>
 
+#include <string>
 #include <vector>
 
 #include "autograd/engine.hpp"
@@ -152,4 +153,36 @@ TEST_CASE("hooks: a handle outliving its tensor does nothing on remove") {
   }
   handle.remove();
   CHECK(true);
+}
+
+TEST_CASE("hooks: queue_callback runs once the whole pass is done, in order, and only inside a pass") {
+  Tensor a = from_values({1.0});
+  Tensor b = from_values({2.0});
+  std::vector<std::string> events;
+  a.register_post_accumulate_grad_hook([&](Tensor&) {
+    events.push_back("a");
+    autograd::queue_callback([&] {
+      // Every leaf is final here: b's gradient is already accumulated.
+      events.push_back(fmt::format("first b={}", b.grad().defined() ? values(b.grad())[0] : -1.0));
+      autograd::queue_callback([&] { events.push_back("queued by a callback"); });
+    });
+    autograd::queue_callback([&] { events.push_back("second"); });
+  });
+  b.register_post_accumulate_grad_hook([&](Tensor&) { events.push_back("b"); });
+  ((b * 3.0).tanh() * a).sum().backward();
+  CHECK(events == std::vector<std::string>{"a", "b", fmt::format("first b={}", values(b.grad())[0]), "second",
+                                           "queued by a callback"});
+  CHECK_THROWS_WITH_AS(autograd::queue_callback([] {}),
+                       doctest::Contains("queue_callback: no backward pass is running on this thread"), Error);
+  // A callback's exception ends backward() with it; the next pass starts clean.
+  a.mutable_grad() = Tensor();
+  RemovableHandle thrower = a.register_post_accumulate_grad_hook(
+      [](Tensor&) { autograd::queue_callback([] { fail("callback: failed on purpose"); }); });
+  events.clear();
+  CHECK_THROWS_WITH_AS((a * 2.0).sum().backward(), "callback: failed on purpose", Error);
+  thrower.remove();
+  events.clear();
+  b.mutable_grad() = Tensor();
+  (a * 2.0).sum().backward();
+  CHECK(events == std::vector<std::string>{"a", "first b=-1", "second", "queued by a callback"});
 }
