@@ -26,6 +26,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM  # a timeout kill still removes the namespaces
 ip netns add "$ns_a" 2>/dev/null || skip "cannot create a network namespace"
 ip netns add "$ns_b" || skip "cannot create a second network namespace"
 ip link add "xgva$id" type veth peer name "xgvb$id" 2>/dev/null || skip "cannot create a veth pair"
