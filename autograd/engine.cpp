@@ -50,6 +50,30 @@ void zero_grad(std::vector<Tensor> tensors, bool set_to_none) {
 
 namespace {
 
+// The callbacks of the backward pass running on this thread (null outside one).
+// A pass started inside a hook or callback gets its own list.
+thread_local std::vector<std::function<void()>>* pass_callbacks = nullptr;
+
+class PassCallbacksScope {
+ public:
+  PassCallbacksScope() : previous_(pass_callbacks) { pass_callbacks = &callbacks_; }
+  ~PassCallbacksScope() { pass_callbacks = previous_; }
+  PassCallbacksScope(const PassCallbacksScope&) = delete;
+  PassCallbacksScope& operator=(const PassCallbacksScope&) = delete;
+  // Runs the queued callbacks, including those they queue themselves.
+  void run() {
+    for (std::size_t i = 0; i < callbacks_.size(); ++i) {
+      std::function<void()> callback = std::move(callbacks_[i]);
+      callback();
+    }
+    callbacks_.clear();
+  }
+
+ private:
+  std::vector<std::function<void()>> callbacks_;
+  std::vector<std::function<void()>>* previous_;
+};
+
 // True when `shape` is what broadcasting `shape` against something gives `from`.
 bool reduces_to(const Shape& from, const Shape& shape) {
   if (from.size() < shape.size()) return false;
@@ -163,6 +187,7 @@ void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds_in, 
   }
 
   GradModeGuard grad_mode(create_graph);  // gradients are recorded only under create_graph
+  PassCallbacksScope callbacks;
 
   // Count, for each reachable node and leaf, how many edges will report to it.
   std::unordered_map<Node*, int> pending;
@@ -324,9 +349,18 @@ void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds_in, 
       node->released = true;
     }
   }
+  callbacks.run();
 }
 
 }  // namespace
+
+void queue_callback(std::function<void()> callback) {
+  XGRAD_CHECK(pass_callbacks != nullptr,
+              "queue_callback: no backward pass is running on this thread; queue callbacks from a hook or a "
+              "backward function");
+  XGRAD_CHECK(static_cast<bool>(callback), "queue_callback: the callback is empty");
+  pass_callbacks->push_back(std::move(callback));
+}
 
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, BackwardOptions options) {
   Targets targets;

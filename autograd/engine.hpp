@@ -5,6 +5,7 @@
 // accumulates into leaves (backward) or returns the gradients (grad).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -29,6 +30,16 @@ struct GradOptions {
 // one-element outputs).
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, GradOptions options = {});
+
+// Runs `callback` once the backward pass that is running on this thread has
+// finished, after every gradient was accumulated and every hook ran (PyTorch's
+// Variable._execution_engine.queue_callback). Callbacks run in the order they
+// were queued, on this thread, and may queue more; an exception from one ends
+// the pass's backward() with it. A pass that throws drops its callbacks. Called
+// outside a backward pass (not from a hook or a backward function), it throws.
+// Why: a hook sees one tensor; work that needs all of a pass's gradients (a
+// data-parallel all-reduce's final wait) needs the end of the pass.
+void queue_callback(std::function<void()> callback);
 
 // Clears the gradients of `tensors`: undefined (set_to_none, PyTorch's default)
 // or zero-filled in place. Module::zero_grad and Optimizer::zero_grad use it.

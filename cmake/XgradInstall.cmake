@@ -19,3 +19,19 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/xgradConfigVersion.
   COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/xgradConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/xgradConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xgrad)
+
+# xgrad::distributed, when built: a component of the same package,
+#   find_package(xgrad CONFIG REQUIRED COMPONENTS distributed)
+# Its internal headers (the ones that include mpi.h) are not installed.
+if(TARGET xgrad_distributed)
+  install(TARGETS xgrad_distributed EXPORT xgradDistributedTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  foreach(header ${XGRAD_DISTRIBUTED_HEADERS})
+    if(NOT header MATCHES "(mpi_runtime|reducer)\\.hpp$")
+      install(FILES ${header} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/distributed)
+    endif()
+  endforeach()
+  install(FILES xgrad_distributed.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad)
+  install(EXPORT xgradDistributedTargets NAMESPACE xgrad:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xgrad)
+endif()

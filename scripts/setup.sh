@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages xgrad needs, and only the ones that are missing.
 #
-#   scripts/setup.sh [GROUP...]      GROUP: core (default), examples, fixtures, bench, fuzz, all
+#   scripts/setup.sh [GROUP...]      GROUP: core (default), examples, distributed, fixtures, bench, fuzz, all
 #
 # Idempotent and non-interactive: a second run installs nothing and does not touch apt's lists.
 # As a non-root user it succeeds only when nothing is missing (it says what to run otherwise).
@@ -9,6 +9,8 @@ set -euo pipefail
 
 core=(cmake ninja-build g++ libxtensor-dev xtl-dev libxsimd-dev libfmt-dev doctest-dev)
 examples=("${core[@]}" libsndfile1-dev libsamplerate0-dev libcli11-dev libespeak-ng-dev espeak-ng-data gnuplot-nox graphviz)
+# Open MPI for xgrad::distributed (its tests' network-namespace case also needs `ip`).
+distributed=("${core[@]}" openmpi-bin libopenmpi-dev iproute2)
 fixtures=(python3-torch python3-numpy)
 bench=(libtorch-dev libbenchmark-dev)
 fuzz=(clang-14 libclang-rt-14-dev)
@@ -23,10 +25,11 @@ for group in "$@"; do
   case "$group" in
     core) wanted+=("${core[@]}") ;;
     examples) wanted+=("${examples[@]}") ;;
+    distributed) wanted+=("${distributed[@]}") ;;
     fixtures) wanted+=("${fixtures[@]}") ;;
     bench) wanted+=("${bench[@]}") ;;
     fuzz) wanted+=("${fuzz[@]}") ;;
-    all) wanted+=("${examples[@]}" "${fixtures[@]}" "${bench[@]}" "${fuzz[@]}") ;;
+    all) wanted+=("${examples[@]}" "${distributed[@]}" "${fixtures[@]}" "${bench[@]}" "${fuzz[@]}") ;;
     -h|--help) usage; exit 0 ;;
     *) echo "setup.sh: unknown group '$group'" >&2; usage >&2; exit 2 ;;
   esac

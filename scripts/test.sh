@@ -11,7 +11,7 @@ case "$preset" in
   *) echo "usage: scripts/test.sh [release|asan|tsan]" >&2; exit 2 ;;
 esac
 
-scripts/setup.sh examples
+scripts/setup.sh examples distributed
 
 jobs="$(nproc)"
 start=$(date +%s)

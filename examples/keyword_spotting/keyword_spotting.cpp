@@ -17,12 +17,14 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "common/metrics_csv.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
 #include "keyword_spotting/augment.hpp"
+#include "keyword_spotting/data_parallel.hpp"
 #include "keyword_spotting/dataset.hpp"
 
 using namespace xgrad;
@@ -209,12 +211,14 @@ int main(int argc, char** argv) {
 
   try {
     if (!classify_path.empty()) return classify(classify_path, checkpoint);
+    kws::DataParallel parallel(argc, argv);  // under mpirun: a replica per rank; rank 0 prints and writes
     auto start = std::chrono::steady_clock::now();
     manual_seed(0);             // parameter init
-    std::mt19937_64 rng(0);     // shuffling and augmentation
+    std::mt19937_64 rng(parallel.rank());  // shuffling and augmentation
 
-    kws::Splits data = kws::load_or_make(cache_dir, data_config, /*verbose=*/true);
+    kws::Splits data = parallel.main_first([&] { return kws::load_or_make(cache_dir, data_config, /*verbose=*/true); });
     auto model = make_m5(width);
+    std::shared_ptr<nn::Module> trained = parallel.wrap(model);
     int64_t parameter_count = 0;
     for (const Tensor& p : model->parameters()) parameter_count += p.numel();
     fmt::print("{}\n{} parameters; {} train, {} valid, {} test clips (test voices never heard in training)\n", *model,
@@ -224,22 +228,24 @@ int main(int argc, char** argv) {
     optim::SGD optimizer(model->parameters(), {.lr = lr, .momentum = 0.9, .weight_decay = 1e-4});
     optim::CosineAnnealingLR scheduler(optimizer, epochs);
     std::filesystem::create_directories(out_dir);
-    ex::MetricsCsv csv(out_dir + "/metrics.csv", {"epoch", "train_loss", "train_acc", "valid_acc"});
+    std::optional<ex::MetricsCsv> csv;  // rank 0 alone writes outputs
+    if (parallel.is_main()) csv.emplace(out_dir + "/metrics.csv", std::vector<std::string>{"epoch", "train_loss", "train_acc", "valid_acc"});
 
     std::vector<int64_t> order(size_t(data.train.size()));
     std::iota(order.begin(), order.end(), 0);
-    const int64_t steps = (data.train.size() + batch_size - 1) / batch_size;
+    batch_size = parallel.local_batch(batch_size);  // --batch-size is the global batch
+    const int64_t steps = (parallel.shard_size(data.train.size()) + batch_size - 1) / batch_size;
     double best_valid = -1, train_seconds = 0;
     for (int epoch = 1; epoch <= epochs; ++epoch) {
       auto epoch_start = std::chrono::steady_clock::now();
-      std::shuffle(order.begin(), order.end(), rng);
+      parallel.shuffle(order, data.train.size(), epoch, rng);
       ex::ProgressBar bar(steps, fmt::format("epoch {}/{}", epoch, epochs));
       double loss_sum = 0;
       int64_t correct = 0, seen = 0;
       for (int64_t step = 0; step < steps; ++step) {
-        int64_t count = std::min(batch_size, data.train.size() - seen);
+        int64_t count = std::min(batch_size, int64_t(order.size()) - seen);
         auto [x, y] = batch(data.train, order, seen, count, &rng);
-        Tensor logits = (*model)(x);
+        Tensor logits = (*trained)(x);
         Tensor loss = criterion(logits, y);
         optimizer.zero_grad();
         loss.backward();
@@ -253,23 +259,25 @@ int main(int argc, char** argv) {
       }
       scheduler.step();
       bar.finish();
+      parallel.sum(loss_sum, correct, seen);
       train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       double valid_accuracy = accuracy(evaluate(*model, data.valid, 128));
       fmt::print("epoch {}/{}: train loss {:.4f}, train accuracy {:.2f}%, valid accuracy {:.2f}%\n", epoch, epochs,
                  loss_sum / double(seen), 100.0 * double(correct) / double(seen), 100 * valid_accuracy);
-      csv.row({double(epoch), loss_sum / double(seen), double(correct) / double(seen), valid_accuracy});
+      if (csv) csv->row({double(epoch), loss_sum / double(seen), double(correct) / double(seen), valid_accuracy});
       if (valid_accuracy >= best_valid) {  // keep the epoch that does best on voices it did not train on
         best_valid = valid_accuracy;
-        model->save(checkpoint);
+        if (parallel.is_main()) model->save(checkpoint);
       }
     }
     fmt::print("training: {:.0f} samples/s ({} epochs of {} clips in {})\n", double(epochs * data.train.size()) / train_seconds,
                epochs, data.train.size(), ex::format_duration(train_seconds));
 
+    if (!parallel.is_main()) return 0;  // rank 0 tests and reports
     model->load(checkpoint);
     Confusion confusion = evaluate(*model, data.test, 128);
     print_confusion(confusion);
-    ex::plot_curves(csv.path(), out_dir + "/curves.png", "keyword_spotting: M5 on spoken digits",
+    ex::plot_curves(csv->path(), out_dir + "/curves.png", "keyword_spotting: M5 on spoken digits",
                     {"train_loss", "train_acc", "valid_acc"});
     double test_accuracy = accuracy(confusion);
     bool ok = test_accuracy >= target;

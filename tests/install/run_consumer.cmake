@@ -2,7 +2,8 @@
 #   MODE=find_package:     cmake --install the xgrad build into WORK_DIR/prefix, then
 #                          build the consumer with CMAKE_PREFIX_PATH=WORK_DIR/prefix.
 #   MODE=add_subdirectory: build the consumer with add_subdirectory(XGRAD_SOURCE_DIR).
-# Either way the consumer program runs and must exit 0.
+# Either way the consumer program runs and must exit 0, and so does its xgrad::distributed
+# program (one process, without mpirun) when xgrad was built with MPI.
 cmake_minimum_required(VERSION 3.25)
 
 function(run)
@@ -40,3 +41,9 @@ else()
 endif()
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/consumer)
+if(EXISTS ${XGRAD_BINARY_DIR}/distributed AND NOT EXISTS ${WORK_DIR}/build/consumer_distributed)
+  message(FATAL_ERROR "install test (${MODE}): xgrad was built with xgrad::distributed, but the consumer did not find it")
+endif()
+if(EXISTS ${WORK_DIR}/build/consumer_distributed)
+  run(${WORK_DIR}/build/consumer_distributed)
+endif()
