@@ -113,9 +113,10 @@ Tensor apply_hooks(const std::vector<std::pair<std::uint64_t, GradHook>>& hooks,
   return g;
 }
 
-// Adds `grad` into `accumulated` (which may be undefined).
-void add_into(Tensor& accumulated, const Tensor& grad) {
-  accumulated = accumulated.defined() ? add(accumulated, grad) : grad;
+// Adds `grad` into `accumulated` (which may be undefined). Taken by value and
+// moved: a gradient nobody else holds can become a leaf's .grad() without a copy.
+void add_into(Tensor& accumulated, Tensor grad) {
+  accumulated = accumulated.defined() ? add(accumulated, grad) : std::move(grad);
 }
 
 // Adds a finished gradient into a leaf's .grad(), under the leaf's lock: two
@@ -124,15 +125,16 @@ void add_into(Tensor& accumulated, const Tensor& grad) {
 // with it, the gradient keeps its graph.
 void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad, bool create_graph) {
   std::lock_guard lock(detail::graph_mutex(&leaf));
-  if (create_graph) {
-    leaf.grad = leaf.grad.defined() ? add(leaf.grad, grad) : grad;
+  if (leaf.grad.defined()) {
+    leaf.grad = create_graph ? add(leaf.grad, grad) : add(leaf.grad, grad).detach();
     return;
   }
-  if (!leaf.grad.defined()) {
-    const bool exclusive = grad.impl_ptr().use_count() <= 2 && grad.impl()->storage.use_count() == 1;
-    leaf.grad = exclusive ? grad.detach() : grad.clone().detach();
+  // The caller's handle is the only one: the buffer can be adopted without a copy.
+  const bool exclusive = grad.impl_ptr().use_count() == 1 && grad.impl()->storage.use_count() == 1;
+  if (create_graph) {
+    leaf.grad = exclusive ? grad : grad.clone();  // a recorded clone keeps the graph
   } else {
-    leaf.grad = add(leaf.grad, grad).detach();
+    leaf.grad = exclusive ? grad.detach() : grad.clone().detach();
   }
 }
 
@@ -199,10 +201,10 @@ void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds_in, 
     if (node == nullptr) {
       LeafState& leaf = leaves[roots[i].impl()];
       leaf.impl = roots[i].impl_ptr();
-      add_into(leaf.grad, seeds[i]);
+      add_into(leaf.grad, std::move(seeds[i]));
       continue;
     }
-    add_into(grads[node], seeds[i]);
+    add_into(grads[node], std::move(seeds[i]));
     if (pending.try_emplace(node, 0).second) stack.push_back(node);
   }
   while (!stack.empty()) {
@@ -261,9 +263,10 @@ void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds_in, 
   // A leaf whose every edge has reported: hooks, then .grad() (or the result).
   auto finish_leaf = [&](LeafState& leaf) {
     if (!leaf.grad.defined()) return;
+    Tensor grad = std::move(leaf.grad);
     if (!targets.accumulate) {
       if (auto it = targets.leaves.find(leaf.impl.get()); it != targets.leaves.end()) {
-        targets.captured[it->second] = leaf.grad;
+        targets.captured[it->second] = std::move(grad);
       }
       return;
     }
@@ -274,8 +277,9 @@ void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds_in, 
       hooks = leaf.impl->grad_hooks;
       post_hooks = leaf.impl->post_accumulate_grad_hooks;
     }
-    accumulate_into_leaf(*leaf.impl, apply_hooks(hooks, leaf.grad, "a leaf"), create_graph);
-    leaf.grad = Tensor();
+    if (!hooks.empty()) grad = apply_hooks(hooks, std::move(grad), "a leaf");
+    accumulate_into_leaf(*leaf.impl, grad, create_graph);
+    grad = Tensor();
     Tensor handle(leaf.impl);
     for (auto& [id, hook] : post_hooks) hook(handle);
   };
@@ -335,10 +339,10 @@ void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds_in, 
       }
       if (edge.leaf) {
         LeafState& leaf = leaves[edge.leaf.get()];
-        if (input_grad.defined()) add_into(leaf.grad, input_grad);
+        if (input_grad.defined()) add_into(leaf.grad, std::move(input_grad));
         if (--leaf.pending == 0) finish_leaf(leaf);
       } else if (edge.node && input_grad.defined()) {
-        add_into(grads[edge.node.get()], input_grad);
+        add_into(grads[edge.node.get()], std::move(input_grad));
       }
     }
   }

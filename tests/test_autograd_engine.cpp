@@ -110,3 +110,19 @@ TEST_CASE("engine: autograd::backward runs several roots in one pass") {
   CHECK_THROWS_WITH_AS(autograd::backward({x.sum(), x.sum()}, {ones({})}), doctest::Contains("got 1 gradients for 2 outputs"),
                        Error);
 }
+
+TEST_CASE("engine: two leaves never share one gradient buffer, and an exclusive gradient is not copied") {
+  Tensor a = from_values({1.0, 2.0});
+  Tensor b = from_values({3.0, 4.0});
+  (a + b).sum().backward();  // AddBackward sends one tensor to both inputs
+  REQUIRE(a.grad().defined());
+  REQUIRE(b.grad().defined());
+  CHECK(a.grad().impl()->storage != b.grad().impl()->storage);
+  a.mutable_grad().fill_(7.0);  // an optimizer may update one in place
+  CHECK(values(b.grad()) == std::vector<double>{1.0, 1.0});
+  // A caller's seed is never adopted either.
+  Tensor c = from_values({5.0});
+  Tensor seed = from_values({2.0}, false);
+  c.backward(seed);
+  CHECK(c.grad().impl()->storage != seed.impl()->storage);
+}
