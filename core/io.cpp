@@ -62,8 +62,14 @@ Header parse_header(std::string_view dict, const std::string& path) {
     header.dtype = kFloat32;
   } else if (descr == "<f8" || descr == "=f8") {
     header.dtype = kFloat64;
+  } else if (descr == "<i8" || descr == "=i8") {
+    header.dtype = kInt64;
+  } else if (descr == "|b1") {
+    header.dtype = kBool;
   } else {
-    fail("load_npy: '{}' holds dtype '{}'; xgrad reads little-endian float32 ('<f4') and float64 ('<f8')", path, descr);
+    fail("load_npy: '{}' holds dtype '{}'; xgrad reads little-endian float32 ('<f4'), float64 ('<f8'), int64 "
+         "('<i8') and bool ('|b1')",
+         path, descr);
   }
   const std::string_view order = dict_value(dict, "fortran_order", path);
   XGRAD_CHECK(order == "False" || order == "True", "load_npy: '{}' has a malformed fortran_order '{}'", path, order);
@@ -98,6 +104,16 @@ Header parse_header(std::string_view dict, const std::string& path) {
     skip_spaces();
   }
   return header;
+}
+
+constexpr std::string_view npy_descr(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::Float32: return "<f4";
+    case Dtype::Float64: return "<f8";
+    case Dtype::Int64: return "<i8";
+    case Dtype::Bool: return "|b1";
+  }
+  return "";
 }
 
 }  // namespace
@@ -147,6 +163,11 @@ Tensor load_npy(const std::string& path) {
     XGRAD_CHECK(file.read(static_cast<char*>(out.impl()->storage->data()), static_cast<std::streamsize>(needed)),
                 "load_npy: '{}' could not be read completely", path);
   }
+  if (header.dtype == kBool) {
+    // A bool byte other than 0 or 1 is not a C++ bool: read as NumPy does, nonzero is true.
+    auto* bytes = static_cast<unsigned char*>(out.impl()->storage->data());
+    for (std::int64_t i = 0; i < numel; ++i) bytes[i] = bytes[i] != 0;
+  }
   if (header.fortran_order && stored.size() > 1) {
     std::vector<std::int64_t> reversed(stored.size());
     std::iota(reversed.rbegin(), reversed.rend(), 0);
@@ -164,7 +185,7 @@ void save_npy(const std::string& path, const Tensor& tensor) {
   if (shape.size() == 1) shape_text.resize(shape_text.size() - 1);
   shape_text += ")";
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
-                                 tensor.dtype() == kFloat32 ? "<f4" : "<f8", shape_text);
+                                 npy_descr(tensor.dtype()), shape_text);
   // Pad with spaces so the data starts on a 64-byte boundary; the header ends with '\n'.
   const std::size_t total = 10 + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');

@@ -1,4 +1,4 @@
-// NumPy .npy files: float32 ('<f4') and float64 ('<f8'), C or Fortran order.
+// NumPy .npy files: float32 ('<f4'), float64 ('<f8'), int64 ('<i8') and bool ('|b1'), C or Fortran order.
 #pragma once
 
 #include <string>
@@ -7,7 +7,7 @@
 
 namespace xgrad {
 
-// Reads a .npy file into a new tensor (float32 or float64 as stored). A missing,
+// Reads a .npy file into a new tensor of the stored dtype. A missing,
 // malformed, truncated or unsupported file is an xgrad::Error naming the file and
 // what is wrong; the header is checked against the file size before any allocation.
 Tensor load_npy(const std::string& path);

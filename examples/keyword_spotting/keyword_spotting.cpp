@@ -77,7 +77,7 @@ Confusion evaluate(nn::Module& model, const kws::Dataset& data, int64_t batch_si
     auto [x, y] = batch(data, order, begin, count);
     auto [best, predicted] = model(x).max(1);
     for (int64_t b = 0; b < count; ++b) {
-      ++confusion[size_t(y.data_ptr<float>()[b])][size_t(predicted.data_ptr<float>()[b])];
+      ++confusion[size_t(y.data_ptr<float>()[b])][size_t(predicted.data_ptr<std::int64_t>()[b])];
     }
   }
   model.train();
@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
         optimizer.step();
 
         auto [best, predicted] = logits.detach().max(1);
-        for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<float>()[b] == y.data_ptr<float>()[b];
+        for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
         loss_sum += loss.item<float>() * double(count);
         seen += count;
         bar.update(step + 1, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);
