@@ -27,6 +27,14 @@ namespace {
 constexpr char kMagic[8] = {'X', 'G', 'R', 'A', 'D', 'C', 'K', 'P'};
 constexpr std::uint32_t kMaxNameLength = 4096;
 constexpr std::uint8_t kMaxRank = 16;
+// The dtype codes of the format, in code order.
+constexpr Dtype kDtypes[] = {kFloat32, kFloat64, kInt64, kBool};
+
+std::uint8_t dtype_code(Dtype dtype) {
+  for (std::uint8_t code = 0; code < 4; ++code)
+    if (kDtypes[code] == dtype) return code;
+  fail("save: dtype {} has no checkpoint code", dtype);
+}
 
 std::array<std::uint32_t, 256> make_crc_table() {
   std::array<std::uint32_t, 256> table{};
@@ -89,7 +97,7 @@ std::string serialize(const StateDict& tensors) {
     XGRAD_CHECK(tensor.dim() <= kMaxRank, "save: entry '{}' has rank {}, more than {}", name, tensor.dim(), kMaxRank);
     put<std::uint32_t>(out, static_cast<std::uint32_t>(name.size()));
     out += name;
-    put<std::uint8_t>(out, tensor.dtype() == kFloat32 ? 0 : 1);
+    put<std::uint8_t>(out, dtype_code(tensor.dtype()));
     put<std::uint8_t>(out, static_cast<std::uint8_t>(tensor.dim()));
     for (std::int64_t extent : tensor.shape()) put<std::int64_t>(out, extent);
     const std::uint64_t bytes = static_cast<std::uint64_t>(tensor.numel()) * element_size(tensor.dtype());
@@ -130,8 +138,8 @@ StateDict parse(const std::string& bytes, const std::string& path) {
     std::string name(in.take(length, "a name"), length);
     XGRAD_CHECK(names.insert(name).second, "load: '{}' is corrupted: entry '{}' appears twice", path, name);
     const auto dtype_code = in.get<std::uint8_t>("a dtype");
-    XGRAD_CHECK(dtype_code <= 1, "load: '{}' is corrupted: entry '{}' has dtype code {}", path, name, dtype_code);
-    const Dtype dtype = dtype_code == 0 ? kFloat32 : kFloat64;
+    XGRAD_CHECK(dtype_code <= 3, "load: '{}' is corrupted: entry '{}' has dtype code {}", path, name, dtype_code);
+    const Dtype dtype = kDtypes[dtype_code];
     const auto rank = in.get<std::uint8_t>("a rank");
     XGRAD_CHECK(rank <= kMaxRank, "load: '{}' is corrupted: entry '{}' has rank {}", path, name, rank);
     Shape shape(rank);
@@ -146,6 +154,11 @@ StateDict parse(const std::string& bytes, const std::string& path) {
     const char* data = in.take(static_cast<std::size_t>(data_bytes), "tensor data");
     Tensor tensor = empty(shape, {.dtype = dtype});
     if (data_bytes > 0) std::memcpy(tensor.impl()->storage->data(), data, static_cast<std::size_t>(data_bytes));
+    if (dtype == kBool) {
+      // Only 0 and 1 are C++ bools: any other byte reads as true.
+      auto* bytes = static_cast<unsigned char*>(tensor.impl()->storage->data());
+      for (std::int64_t i = 0; i < numel; ++i) bytes[i] = bytes[i] != 0;
+    }
     out.emplace_back(std::move(name), std::move(tensor));
   }
   XGRAD_CHECK(in.position() == body, "load: '{}' is corrupted: {} unexpected bytes after the last entry", path,
