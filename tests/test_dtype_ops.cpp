@@ -129,6 +129,15 @@ std::vector<DtypeCase> dtype_table() {
       {"linear int64", [] { return F::linear(L2(), L2()); }, std::nullopt, {}, "int64"},
       {"max_pool1d int64", [] { return F::max_pool1d(L().reshape({1, 1, 4}), 2); }, std::nullopt, {}, "int64"},
       {"conv1d int64", [] { return F::conv1d(L().reshape({1, 1, 4}), ones({1, 1, 2})); }, std::nullopt, {}, "int64"},
+      {"avg_pool1d int64", [] { return F::avg_pool1d(L().reshape({1, 1, 4}), 2); }, std::nullopt, {}, "int64"},
+      {"adaptive_avg_pool1d bool", [] { return F::adaptive_avg_pool1d(B().reshape({1, 1, 4}), 1); }, std::nullopt, {}, "bool"},
+      {"batch_norm int64", [] { return F::batch_norm(L2(), Tensor(), Tensor(), Tensor(), Tensor(), {.training = true}); },
+       std::nullopt, {}, "int64"},
+      {"pad1d reflect int64", [] { return F::pad1d(L().reshape({1, 1, 4}), 1, 1, "reflect"); }, std::nullopt, {}, "int64"},
+      {"nn::init on int64", [] { Tensor t = L(); nn::init::uniform_(t); return t; }, std::nullopt, {}, "uniform_: random values need a floating-point tensor, this one is int64"},
+      {"backward of an int64 sum", [] { L().sum().backward(); return Tensor(); }, std::nullopt, {}, "does not require grad"},
+      {"gradcheck of int64 inputs", [] { autograd::gradcheck([](const std::vector<Tensor>& in) { return in[0]; }, {L()}); return Tensor(); },
+       std::nullopt, {}, "gradcheck: input 0 (shape [4]) is int64"},
   };
 }
 
