@@ -30,7 +30,11 @@ Tensor filled(const Shape& shape, double value, const TensorOptions& options, st
 }
 }  // namespace
 
-Tensor empty(const Shape& shape, TensorOptions options) { return finish(make_tensor(shape, options.dtype, "empty"), options, "empty"); }
+Tensor empty(const Shape& shape, TensorOptions options) {
+  // Uninitialized bytes are not valid C++ bools (reading one is undefined behaviour): a bool tensor starts false.
+  if (options.dtype == kBool) return filled(shape, 0.0, options, "empty");
+  return finish(make_tensor(shape, options.dtype, "empty"), options, "empty");
+}
 
 Tensor zeros(const Shape& shape, TensorOptions options) { return filled(shape, 0.0, options, "zeros"); }
 
