@@ -47,7 +47,9 @@ bool needs_graph(const std::vector<Tensor>& inputs) {
 
 Tensor record(std::string name, Tensor output, const std::vector<Tensor>& inputs, BackwardFn backward) {
   XGRAD_CHECK(output.defined(), "{}: the forward returned an undefined tensor", name);
-  if (!needs_graph(inputs)) {
+  // Integer and bool outputs (indices, comparisons, conversions to int64) have no
+  // gradient, as in PyTorch: they are never part of the graph.
+  if (!needs_graph(inputs) || !is_floating_point(output.dtype())) {
     return output;
   }
   XGRAD_CHECK(!output.grad_fn(),

@@ -82,7 +82,8 @@ struct Node : std::enable_shared_from_this<Node> {
 // True when grad mode is on and some input requires grad: the op must record.
 bool needs_graph(const std::vector<Tensor>& inputs);
 
-// Records `name` on `output` when needs_graph(inputs); returns output (now with
+// Records `name` on `output` when needs_graph(inputs) and output is floating
+// point (an int64 or bool output has no gradient); returns output (now with
 // grad_fn and requires_grad) so an op can end with `return record(...)`.
 // `output` must not have been recorded already (compute it under NoGradGuard).
 Tensor record(std::string name, Tensor output, const std::vector<Tensor>& inputs, BackwardFn backward);

@@ -6,23 +6,35 @@
 namespace xgrad {
 
 namespace {
-Tensor finish(Tensor tensor, const TensorOptions& options) {
+Tensor finish(Tensor tensor, const TensorOptions& options, std::string_view op) {
+  XGRAD_CHECK(!options.requires_grad || is_floating_point(options.dtype),
+              "{}: only floating-point tensors can require gradients, got requires_grad with dtype {}", op,
+              options.dtype);
   tensor.impl()->requires_grad = options.requires_grad;
   return tensor;
+}
+
+void check_floating(const TensorOptions& options, std::string_view op) {
+  XGRAD_CHECK(is_floating_point(options.dtype), "{}: random values need a floating-point dtype, got {}", op,
+              options.dtype);
 }
 
 // `op` names the public function in error messages ("zeros: shape [2, -1] has a negative dimension").
 Tensor filled(const Shape& shape, double value, const TensorOptions& options, std::string_view op) {
   Tensor tensor = make_tensor(shape, options.dtype, op);
-  dispatch(options.dtype, [&](auto zero) {
+  dispatch_all(options.dtype, [&](auto zero) {
     using T = decltype(zero);
-    std::fill_n(tensor.data_ptr<T>(), tensor.numel(), static_cast<T>(value));
+    std::fill_n(tensor.data_ptr<T>(), tensor.numel(), convert<T>(value));
   });
-  return finish(tensor, options);
+  return finish(tensor, options, op);
 }
 }  // namespace
 
-Tensor empty(const Shape& shape, TensorOptions options) { return finish(make_tensor(shape, options.dtype, "empty"), options); }
+Tensor empty(const Shape& shape, TensorOptions options) {
+  // Uninitialized bytes are not valid C++ bools (reading one is undefined behaviour): a bool tensor starts false.
+  if (options.dtype == kBool) return filled(shape, 0.0, options, "empty");
+  return finish(make_tensor(shape, options.dtype, "empty"), options, "empty");
+}
 
 Tensor zeros(const Shape& shape, TensorOptions options) { return filled(shape, 0.0, options, "zeros"); }
 
@@ -31,19 +43,21 @@ Tensor ones(const Shape& shape, TensorOptions options) { return filled(shape, 1.
 Tensor full(const Shape& shape, double value, TensorOptions options) { return filled(shape, value, options, "full"); }
 
 Tensor rand(const Shape& shape, TensorOptions options) {
+  check_floating(options, "rand");
   Tensor tensor = make_tensor(shape, options.dtype, "rand");
   dispatch(options.dtype, [&](auto zero) {
     random::fill_uniform(tensor.data_ptr<decltype(zero)>(), tensor.numel(), 0.0, 1.0);
   });
-  return finish(tensor, options);
+  return finish(tensor, options, "rand");
 }
 
 Tensor randn(const Shape& shape, TensorOptions options) {
+  check_floating(options, "randn");
   Tensor tensor = make_tensor(shape, options.dtype, "randn");
   dispatch(options.dtype, [&](auto zero) {
     random::fill_normal(tensor.data_ptr<decltype(zero)>(), tensor.numel(), 0.0, 1.0);
   });
-  return finish(tensor, options);
+  return finish(tensor, options, "randn");
 }
 
 Tensor arange(double end, TensorOptions options) { return arange(0.0, end, 1.0, options); }
@@ -56,14 +70,14 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
               end, step);
   const auto count = static_cast<std::int64_t>(std::max(0.0, std::ceil((end - start) / step)));
   Tensor tensor = make_tensor({count}, options.dtype, "arange");
-  dispatch(options.dtype, [&](auto zero) {
+  dispatch_all(options.dtype, [&](auto zero) {
     using T = decltype(zero);
     T* data = tensor.data_ptr<T>();
     for (std::int64_t i = 0; i < count; ++i) {
-      data[i] = static_cast<T>(start + static_cast<double>(i) * step);
+      data[i] = convert<T>(start + static_cast<double>(i) * step);
     }
   });
-  return finish(tensor, options);
+  return finish(tensor, options, "arange");
 }
 
 Tensor zeros_like(const Tensor& like) { return zeros(like.shape(), {.dtype = like.dtype()}); }

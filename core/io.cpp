@@ -62,8 +62,14 @@ Header parse_header(std::string_view dict, const std::string& path) {
     header.dtype = kFloat32;
   } else if (descr == "<f8" || descr == "=f8") {
     header.dtype = kFloat64;
+  } else if (descr == "<i8" || descr == "=i8") {
+    header.dtype = kInt64;
+  } else if (descr == "|b1") {
+    header.dtype = kBool;
   } else {
-    fail("load_npy: '{}' holds dtype '{}'; xgrad reads little-endian float32 ('<f4') and float64 ('<f8')", path, descr);
+    fail("load_npy: '{}' holds dtype '{}'; xgrad reads little-endian float32 ('<f4'), float64 ('<f8'), int64 "
+         "('<i8') and bool ('|b1')",
+         path, descr);
   }
   const std::string_view order = dict_value(dict, "fortran_order", path);
   XGRAD_CHECK(order == "False" || order == "True", "load_npy: '{}' has a malformed fortran_order '{}'", path, order);
@@ -110,6 +116,17 @@ std::string byte_count(std::int64_t numel, std::size_t element) {
   } while (bytes > 0);
   return digits;
 }
+
+constexpr std::string_view npy_descr(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::Float32: return "<f4";
+    case Dtype::Float64: return "<f8";
+    case Dtype::Int64: return "<i8";
+    case Dtype::Bool: return "|b1";
+  }
+  return "";
+}
+
 
 Tensor read_npy(const std::string& path) {
   InputFile file(path, "load_npy", InputFile::Accept::regular_or_fifo);
@@ -175,6 +192,11 @@ Tensor read_npy(const std::string& path) {
     out = make_tensor(stored, header.dtype, "load_npy");
     if (needed > 0) std::memcpy(out.impl()->storage->data(), data.data(), static_cast<std::size_t>(needed));
   }
+  if (header.dtype == kBool) {
+    // A bool byte other than 0 or 1 is not a C++ bool: read as NumPy does, nonzero is true.
+    auto* bytes = static_cast<unsigned char*>(out.impl()->storage->data());
+    for (std::int64_t i = 0; i < numel; ++i) bytes[i] = bytes[i] != 0;
+  }
   if (header.fortran_order && stored.size() > 1) {
     std::vector<std::int64_t> reversed(stored.size());
     std::iota(reversed.rbegin(), reversed.rend(), 0);
@@ -192,7 +214,7 @@ void write_npy(const std::string& path, const Tensor& tensor) {
   if (shape.size() == 1) shape_text.resize(shape_text.size() - 1);
   shape_text += ")";
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
-                                 tensor.dtype() == kFloat32 ? "<f4" : "<f8", shape_text);
+                                 npy_descr(tensor.dtype()), shape_text);
   // Pad with spaces so the data starts on a 64-byte boundary; the header ends with '\n'.
   const std::size_t total = 10 + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');
@@ -205,8 +227,7 @@ void write_npy(const std::string& path, const Tensor& tensor) {
   const char size[2] = {static_cast<char>(dict.size() & 0xff), static_cast<char>(dict.size() >> 8)};
   file.write(size, 2);
   file.write(dict);
-  const void* data = tensor.dtype() == kFloat32 ? static_cast<const void*>(tensor.data_ptr<float>())
-                                                : static_cast<const void*>(tensor.data_ptr<double>());
+  const void* data = tensor.impl()->storage->data();  // contiguous, any dtype
   file.write(data, static_cast<std::size_t>(tensor.numel()) * element_size(tensor.dtype()));
   file.commit();
 }

@@ -1,11 +1,13 @@
 // Printing, following PyTorch's repr: `tensor([[1.5000, 2.0000]], requires_grad=True)`.
 // All elements share one format (integers "1.", fixed "1.5000", or scientific
-// "1.0000e-05", chosen as PyTorch chooses), padded to one width. Tensors of more
+// "1.0000e-05", chosen as PyTorch chooses; int64 "12" and bool "True" as Python
+// prints them), padded to one width. Tensors of more
 // than 1000 elements show the first and last three entries of each dim.
 #include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -70,8 +72,15 @@ struct Printer {
   const Shape& shape;
   Shape strides;
   bool summarize;
-  std::vector<double> values;  // all elements, as double
+  std::vector<double> values;  // all elements, as double (floating-point tensors)
   Formatter format;
+  std::vector<std::string> texts;  // all elements, as text (int64 and bool tensors)
+
+  std::string cell(std::int64_t i) const {
+    if (texts.empty()) return format(values[i]);
+    const std::string& s = texts[i];
+    return std::string(format.width > s.size() ? format.width - s.size() : 0, ' ') + s;
+  }
 
   // Indices shown along a dim of size n (with -1 marking the "..." gap).
   std::vector<std::int64_t> shown(std::int64_t n) const {
@@ -106,7 +115,7 @@ struct Printer {
             out += ' ';
           }
         }
-        out += idx[i] < 0 ? std::string(" ...") : format(values[offset + idx[i]]);  // PyTorch's ' ...' entry
+        out += idx[i] < 0 ? std::string(" ...") : cell(offset + idx[i]);  // PyTorch's ' ...' entry
         ++on_line;
       }
     } else {
@@ -131,25 +140,44 @@ std::string to_string(const Tensor& tensor) {
   const Shape& shape = tensor.shape();
   const std::int64_t n = tensor.numel();
   std::vector<double> values(static_cast<std::size_t>(n));
-  dispatch(tensor.dtype(), [&](auto zero) {
+  // int64 and bool elements print as Python prints them ("12", "True"), right-aligned to the widest shown.
+  std::vector<std::string> texts;
+  dispatch_all(tensor.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* data = tensor.data_ptr<T>();
-    for (std::int64_t i = 0; i < n; ++i) values[i] = data[i];
+    if constexpr (std::is_floating_point_v<T>) {
+      for (std::int64_t i = 0; i < n; ++i) values[i] = data[i];
+    } else {
+      texts.resize(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) {
+        if constexpr (std::is_same_v<T, bool>) {
+          texts[i] = data[i] ? "True" : "False";
+        } else {
+          texts[i] = fmt::format("{}", data[i]);
+        }
+      }
+    }
   });
+  auto text_format = [&](const std::vector<std::int64_t>& shown) {
+    Formatter f;
+    for (std::int64_t i : shown) f.width = std::max(f.width, texts[i].size());
+    return f;
+  };
   const bool summarize = n > kSummarizeAbove;
   std::string out = "tensor(";
   std::vector<std::string> suffixes;
   if (shape.empty()) {
-    out += choose_format(values).raw(values[0]);  // a 0-dim tensor: the bare value
+    out += texts.empty() ? choose_format(values).raw(values[0]) : texts[0];  // a 0-dim tensor: the bare value
   } else if (n == 0) {
     out += "[]";
     // PyTorch shows the shape of an empty tensor unless it is (0,), as NumPy.
     if (shape.size() != 1) suffixes.push_back(fmt::format("size=({})", fmt::join(shape, ", ")));
   } else {
-    Printer printer{shape, contiguous_strides(shape), summarize, {}, {}};
+    Printer printer{shape, contiguous_strides(shape), summarize, {}, {}, {}};
     // Choose the format from the elements that will be shown.
     if (summarize) {
       std::vector<double> visible;
+      std::vector<std::int64_t> visible_index;
       std::vector<std::int64_t> index(shape.size(), 0);
       for (std::int64_t i = 0; i < n; ++i) {
         bool edge = true;
@@ -159,16 +187,25 @@ std::string to_string(const Tensor& tensor) {
           rest /= shape[d];
           if (shape[d] > 2 * kEdgeItems && k >= kEdgeItems && k < shape[d] - kEdgeItems) edge = false;
         }
-        if (edge) visible.push_back(values[i]);
+        if (edge) {
+          visible.push_back(values[i]);
+          visible_index.push_back(i);
+        }
       }
-      printer.format = choose_format(visible);
+      printer.format = texts.empty() ? choose_format(visible) : text_format(visible_index);
     } else {
-      printer.format = choose_format(values);
+      std::vector<std::int64_t> all(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) all[i] = i;
+      printer.format = texts.empty() ? choose_format(values) : text_format(all);
     }
     printer.values = std::move(values);
+    printer.texts = std::move(texts);
     printer.write(out, 0, 0, 7);
   }
-  if (tensor.dtype() != kFloat32) suffixes.push_back(fmt::format("dtype={}", tensor.dtype()));
+  // As PyTorch: the dtype shows unless it is the default float32, or int64 and
+  // bool (which a literal would infer) for a tensor that has elements.
+  const bool inferred_dtype = tensor.dtype() == kFloat32 || (n > 0 && !is_floating_point(tensor.dtype()));
+  if (!inferred_dtype) suffixes.push_back(fmt::format("dtype={}", tensor.dtype()));
   if (tensor.grad_fn()) {
     suffixes.push_back(fmt::format("grad_fn=<{}>", tensor.grad_fn_name()));
   } else if (tensor.requires_grad()) {

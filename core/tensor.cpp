@@ -69,6 +69,9 @@ Tensor& Tensor::requires_grad_(bool requires_grad) {
               "requires_grad_: you can only change requires_grad of leaf tensors; this one was made by {} "
               "(use detach() to get a leaf)",
               impl.grad_fn->name);
+  XGRAD_CHECK(!requires_grad || is_floating_point(impl.storage->dtype()),
+              "requires_grad_: only floating-point tensors can require gradients, this one is {} (shape {})",
+              impl.storage->dtype(), impl.shape);
   impl_->requires_grad = requires_grad;
   return *this;
 }
@@ -189,7 +192,7 @@ Tensor& Tensor::copy_(const Tensor& source) {
     NoGradGuard no_grad;
     return source.to(dtype());
   }();
-  dispatch(dtype(), [&](auto zero) {
+  dispatch_all(dtype(), [&](auto zero) {
     using T = decltype(zero);
     // Read through a copy when source and destination share storage.
     Tensor from = converted.impl()->storage == impl_->storage ? converted.clone() : converted;
@@ -203,9 +206,9 @@ Tensor& Tensor::copy_(const Tensor& source) {
 namespace {
 Tensor& fill_with(Tensor& t, double value, const char* op) {
   check_in_place(t, op);
-  dispatch(t.dtype(), [&](auto zero) {
+  dispatch_all(t.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    std::fill_n(t.data_ptr<T>(), t.numel(), static_cast<T>(value));
+    std::fill_n(t.data_ptr<T>(), t.numel(), convert<T>(value));
   });
   t.impl()->storage->bump_version(op);
   return t;
@@ -218,6 +221,7 @@ Tensor& Tensor::fill_(double value) { return fill_with(*this, value, "fill_"); }
 
 Tensor& Tensor::uniform_(double low, double high) {
   check_in_place(*this, "uniform_");
+  XGRAD_CHECK(is_floating_point(dtype()), "uniform_: random values need a floating-point tensor, this one is {}", dtype());
   XGRAD_CHECK(low <= high, "uniform_: expected low <= high, got low={} high={}", low, high);
   dispatch(dtype(), [&](auto zero) { random::fill_uniform(data_ptr<decltype(zero)>(), numel(), low, high); });
   impl_->storage->bump_version("uniform_");
@@ -226,6 +230,7 @@ Tensor& Tensor::uniform_(double low, double high) {
 
 Tensor& Tensor::normal_(double mean, double std) {
   check_in_place(*this, "normal_");
+  XGRAD_CHECK(is_floating_point(dtype()), "normal_: random values need a floating-point tensor, this one is {}", dtype());
   XGRAD_CHECK(std >= 0, "normal_: expected std >= 0, got {}", std);
   dispatch(dtype(), [&](auto zero) { random::fill_normal(data_ptr<decltype(zero)>(), numel(), mean, std); });
   impl_->storage->bump_version("normal_");
@@ -236,13 +241,13 @@ Tensor Tensor::to(Dtype target) const {
   const TensorImpl& impl = checked_impl("to");
   if (impl.storage->dtype() == target) return *this;
   Tensor out = make_tensor(impl.shape, target, "to");
-  dispatch(dtype(), [&](auto from_zero) {
+  dispatch_all(dtype(), [&](auto from_zero) {
     using From = decltype(from_zero);
-    dispatch(target, [&](auto to_zero) {
+    dispatch_all(target, [&](auto to_zero) {
       using To = decltype(to_zero);
       const From* in = data_ptr<From>();
       To* o = out.data_ptr<To>();
-      for (std::int64_t i = 0; i < numel(); ++i) o[i] = static_cast<To>(in[i]);
+      for (std::int64_t i = 0; i < numel(); ++i) o[i] = convert<To>(in[i]);
     });
   });
   return autograd::record("ToCopyBackward", out, {*this}, [source = dtype()](const Tensor& g, const autograd::NeedsGrad&) {

@@ -1,5 +1,6 @@
-// Tensor: a cheap, shared handle to a contiguous, row-major block of float32 or
-// float64 values plus the autograd metadata (requires_grad, grad, grad_fn).
+// Tensor: a cheap, shared handle to a contiguous, row-major block of float32,
+// float64, int64 or bool values plus the autograd metadata (requires_grad, grad,
+// grad_fn; only floating-point tensors require grad).
 //
 // Copying a Tensor copies the handle, not the data (like torch::Tensor). Every
 // tensor is contiguous: ops that PyTorch implements as strided views (transpose,
@@ -14,12 +15,14 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "core/device.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/hooks.hpp"
+#include "core/scalar.hpp"
 #include "core/shape.hpp"
 #include "core/storage.hpp"
 
@@ -28,6 +31,9 @@ namespace xgrad {
 namespace autograd {
 struct Node;
 }
+namespace indexing {
+class TensorIndex;
+}
 
 struct TensorImpl;
 class Tensor;
@@ -35,7 +41,7 @@ class Tensor;
 // Options of the creation functions: zeros({2, 3}, {.dtype = kFloat64, .requires_grad = true}).
 struct TensorOptions {
   Dtype dtype = kFloat32;
-  bool requires_grad = false;
+  bool requires_grad = false;  // floating-point dtypes only
   Device device = Device("cpu");
 };
 
@@ -70,7 +76,8 @@ class Tensor {
   Device device() const { return Device("cpu"); }
   bool requires_grad() const;
   bool is_leaf() const;  // created by the user, not by an op that recorded a node
-  // The value of a one-element tensor, converted to T. Throws for any other numel.
+  // The value of a one-element tensor, converted to T (as Tensor::to converts:
+  // item<bool>() is "nonzero"). Throws for any other numel.
   template <class T>
   T item() const;
 
@@ -83,7 +90,7 @@ class Tensor {
   // --- autograd ---
   const Tensor& grad() const;               // undefined until a backward reaches this leaf
   Tensor& mutable_grad();                   // for optimizers and zero_grad
-  Tensor& requires_grad_(bool requires_grad = true);  // leaves only
+  Tensor& requires_grad_(bool requires_grad = true);  // floating-point leaves only
   Tensor detach() const;                    // same data, cut from the graph
   std::shared_ptr<autograd::Node> grad_fn() const;
   std::string grad_fn_name() const;         // "MulBackward", or "" for leaves
@@ -110,8 +117,39 @@ class Tensor {
   Tensor& uniform_(double low, double high);  // draws from the global generator (manual_seed)
   Tensor& normal_(double mean = 0.0, double std = 1.0);
 
+  // --- in place, recorded (core/ops/in_place.cpp) ---
+  // self = self op other, written into this tensor's storage (views and detached
+  // aliases see the new values) with the version counter bumped. The operand
+  // broadcasts to this shape; the result dtype must be this dtype (an int64
+  // tensor cannot take 1.5 or a division). Under grad mode each is recorded when
+  // this tensor or the operand requires grad: this tensor then takes the new
+  // grad_fn (PyTorch's rebase_history). Refused on a leaf that requires grad
+  // while grad mode is on, and (when recording) on a tensor whose storage other
+  // tensors share (a view or detach()), whose graphs could not follow the write.
+  Tensor& add_(const Tensor& other, Scalar alpha = 1);  // self += alpha * other
+  Tensor& add_(Scalar other, Scalar alpha = 1);
+  Tensor& sub_(const Tensor& other, Scalar alpha = 1);  // self -= alpha * other
+  Tensor& sub_(Scalar other, Scalar alpha = 1);
+  Tensor& mul_(const Tensor& other);
+  Tensor& mul_(Scalar other);
+  Tensor& div_(const Tensor& other);                    // floating-point tensors only
+  Tensor& div_(Scalar other);
+  Tensor& clamp_(Scalar low, Scalar high);
+  Tensor& masked_fill_(const Tensor& mask, Scalar value);
+  Tensor& operator+=(const Tensor& other) { return add_(other); }
+  Tensor& operator+=(Scalar other) { return add_(other); }
+  Tensor& operator-=(const Tensor& other) { return sub_(other); }
+  Tensor& operator-=(Scalar other) { return sub_(other); }
+  Tensor& operator*=(const Tensor& other) { return mul_(other); }
+  Tensor& operator*=(Scalar other) { return mul_(other); }
+  Tensor& operator/=(const Tensor& other) { return div_(other); }
+  Tensor& operator/=(Scalar other) { return div_(other); }
+
   // --- conversions ---
-  Tensor to(Dtype dtype) const;   // differentiable; returns *this when already that dtype
+  // Any dtype to any dtype, as PyTorch converts (to bool: nonzero is true; to
+  // int64: truncation toward zero). Differentiable between floating dtypes;
+  // returns *this when already that dtype.
+  Tensor to(Dtype dtype) const;
   Tensor clone() const;           // differentiable copy with its own storage
   // A copy as an xt::xarray<T>; defined in core/xtensor_interop.hpp (included by xgrad.hpp).
   template <class T>
@@ -142,6 +180,38 @@ class Tensor {
   Tensor squeeze(std::int64_t dim) const;
   Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
   Tensor slice(std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1) const;
+  Tensor clamp(Scalar low, Scalar high) const;
+  std::tuple<Tensor, Tensor> min(std::int64_t dim, bool keepdim = false) const;   // values, indices
+  Tensor argmax(std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false) const;
+  Tensor argmin(std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false) const;
+  Tensor eq(const Tensor& other) const;
+  Tensor eq(Scalar other) const;
+  Tensor ne(const Tensor& other) const;
+  Tensor ne(Scalar other) const;
+  Tensor lt(const Tensor& other) const;
+  Tensor lt(Scalar other) const;
+  Tensor le(const Tensor& other) const;
+  Tensor le(Scalar other) const;
+  Tensor gt(const Tensor& other) const;
+  Tensor gt(Scalar other) const;
+  Tensor ge(const Tensor& other) const;
+  Tensor ge(Scalar other) const;
+  Tensor logical_not() const;
+  Tensor masked_fill(const Tensor& mask, Scalar value) const;
+  Tensor index_select(std::int64_t dim, const Tensor& index) const;
+  Tensor gather(std::int64_t dim, const Tensor& index) const;
+  Tensor flip(const std::vector<std::int64_t>& dims) const;
+  Tensor roll(const std::vector<std::int64_t>& shifts, const std::vector<std::int64_t>& dims = {}) const;
+  // LibTorch's Tensor::index (Python's t[...]), core/ops/indexing.cpp:
+  //   using namespace xgrad::indexing;
+  //   t.index({0, Slice(1, None, 2), None, Ellipsis, mask})
+  // Integers select (the dim goes away), Slice(start, stop, step) slices, None
+  // inserts a dim of size 1, Ellipsis stands for the dims not named, and one
+  // tensor index may appear: a kBool mask over the next mask.dim() dims (they
+  // become one dim holding the selected elements) or a kInt64 tensor of indices
+  // into the next dim (it becomes the index's shape). Differentiable in *this.
+  // Returns a copy, like every op here: writing into it leaves *this unchanged.
+  Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
 
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
@@ -191,12 +261,20 @@ const T* Tensor::data_ptr() const {
 
 template <class T>
 T Tensor::item() const {
+  static_assert(std::is_arithmetic_v<T>, "item<T>: T must be an arithmetic type");
   const TensorImpl& impl = checked_impl("item");
   XGRAD_CHECK(numel() == 1, "item: expected a tensor with one element, got shape {} ({} elements)",
               impl.shape, numel());
-  return dispatch(dtype(), [&](auto zero) {
+  return dispatch_all(dtype(), [&](auto zero) {
     using Stored = decltype(zero);
-    return static_cast<T>(*static_cast<const Stored*>(impl.storage->data()));
+    const Stored value = *static_cast<const Stored*>(impl.storage->data());
+    if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t>) {
+      return convert<T>(value);
+    } else if constexpr (std::is_integral_v<T> && std::is_floating_point_v<Stored>) {
+      return static_cast<T>(convert<std::int64_t>(value));
+    } else {
+      return static_cast<T>(value);
+    }
   });
 }
 

@@ -19,5 +19,7 @@ Tensor copy_in(const xt::xarray<T>& values, bool requires_grad) {
 
 Tensor from_xarray(const xt::xarray<float>& values, bool requires_grad) { return copy_in(values, requires_grad); }
 Tensor from_xarray(const xt::xarray<double>& values, bool requires_grad) { return copy_in(values, requires_grad); }
+Tensor from_xarray(const xt::xarray<std::int64_t>& values) { return copy_in(values, false); }
+Tensor from_xarray(const xt::xarray<bool>& values) { return copy_in(values, false); }
 
 }  // namespace xgrad

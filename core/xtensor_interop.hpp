@@ -13,6 +13,8 @@ namespace xgrad {
 
 Tensor from_xarray(const xt::xarray<float>& values, bool requires_grad = false);
 Tensor from_xarray(const xt::xarray<double>& values, bool requires_grad = false);
+Tensor from_xarray(const xt::xarray<std::int64_t>& values);  // int64 and bool never require grad
+Tensor from_xarray(const xt::xarray<bool>& values);
 
 template <class T>
 auto Tensor::to_xarray() const {
@@ -20,10 +22,18 @@ auto Tensor::to_xarray() const {
   const Shape& dims = shape();
   typename xt::xarray<T>::shape_type xshape(dims.begin(), dims.end());
   xt::xarray<T> out(xshape);
-  dispatch(dtype(), [&](auto zero) {
+  dispatch_all(dtype(), [&](auto zero) {
     using Stored = decltype(zero);
     const Stored* data = data_ptr<Stored>();
-    for (std::size_t i = 0; i < out.size(); ++i) out.data()[i] = static_cast<T>(data[i]);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t>) {
+        out.data()[i] = convert<T>(data[i]);
+      } else if constexpr (std::is_integral_v<T> && std::is_floating_point_v<Stored>) {
+        out.data()[i] = static_cast<T>(convert<std::int64_t>(data[i]));
+      } else {
+        out.data()[i] = static_cast<T>(data[i]);
+      }
+    }
   });
   return out;
 }

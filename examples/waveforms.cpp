@@ -98,7 +98,7 @@ double accuracy(nn::Module& model, const Dataset& data) {
     int64_t count = std::min<int64_t>(256, data.size() - begin);
     auto [x, y] = batch(data, order, begin, count);
     auto [best, predicted] = model(x).max(1);
-    for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<float>()[b] == y.data_ptr<float>()[b];
+    for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
   }
   model.train();
   return double(correct) / double(data.size());
@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
       optimizer.step();
 
       auto [best, predicted] = logits.detach().max(1);
-      for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<float>()[b] == y.data_ptr<float>()[b];
+      for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
       loss_sum += loss.item<float>() * double(count);
       seen += count;
       bar.update(step + 1, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);

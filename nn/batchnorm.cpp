@@ -22,7 +22,7 @@ BatchNorm1d::BatchNorm1d(std::int64_t n, BatchNorm1dOptions opts)
       running_mean(register_buffer("running_mean", opts.track_running_stats ? empty({n}, {.dtype = opts.dtype}) : Tensor())),
       running_var(register_buffer("running_var", opts.track_running_stats ? empty({n}, {.dtype = opts.dtype}) : Tensor())),
       num_batches_tracked(
-          register_buffer("num_batches_tracked", opts.track_running_stats ? empty({}, {.dtype = opts.dtype}) : Tensor())) {
+          register_buffer("num_batches_tracked", opts.track_running_stats ? empty({}, {.dtype = kInt64}) : Tensor())) {
   XGRAD_CHECK(opts.eps >= 0, "BatchNorm1d: eps must be non-negative, got {}", opts.eps);
   XGRAD_CHECK(!opts.momentum || (*opts.momentum >= 0 && *opts.momentum <= 1),
               "BatchNorm1d: momentum must be in [0, 1] (or nullopt), got {}", opts.momentum.value_or(0));
@@ -57,7 +57,7 @@ Tensor BatchNorm1d::forward(const Tensor& input) {
     XGRAD_CHECK(input.numel() / num_features > 1,
                 "BatchNorm1d: expected more than 1 value per channel when training, got input size {}", input.shape());
     NoGradGuard no_grad;
-    num_batches_tracked.fill_(num_batches_tracked.item<double>() + 1);
+    num_batches_tracked.add_(1);
     factor = options.momentum ? *options.momentum : 1.0 / num_batches_tracked.item<double>();
   }
   const bool use_running = !is_training() || options.track_running_stats;

@@ -42,8 +42,7 @@ class BatchNorm1d : public Module {
   Tensor& bias;                 // (C), undefined unless affine
   Tensor& running_mean;         // (C) buffer, undefined unless track_running_stats
   Tensor& running_var;          // (C) buffer
-  // 0-dim buffer counting training batches. In the module's dtype (xgrad tensors
-  // are floating point): exact up to 2^24 batches in float32.
+  // 0-dim int64 buffer counting training batches (as PyTorch's; Module::to keeps it int64).
   Tensor& num_batches_tracked;
 };
 

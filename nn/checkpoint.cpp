@@ -26,6 +26,14 @@ namespace {
 constexpr char kMagic[8] = {'X', 'G', 'R', 'A', 'D', 'C', 'K', 'P'};
 constexpr std::uint32_t kMaxNameLength = 4096;
 constexpr std::uint8_t kMaxRank = 16;
+// The dtype codes of the format, in code order.
+constexpr Dtype kDtypes[] = {kFloat32, kFloat64, kInt64, kBool};
+
+std::uint8_t dtype_code(Dtype dtype) {
+  for (std::uint8_t code = 0; code < 4; ++code)
+    if (kDtypes[code] == dtype) return code;
+  fail("save: dtype {} has no checkpoint code", dtype);
+}
 constexpr std::size_t kHeaderBytes = sizeof(kMagic) + 8;  // magic, version, entry count
 constexpr std::size_t kCrcBytes = 4;
 // The smallest entry: name length, a 1-byte name, dtype, rank 0, data size.
@@ -103,15 +111,10 @@ void put(std::string& out, T value) {
   out.append(bytes, sizeof(T));
 }
 
-const void* bytes_of(const Tensor& tensor) {
-  if (tensor.dtype() == kFloat32) return tensor.data_ptr<float>();
-  return tensor.data_ptr<double>();
-}
+// A tensor's contiguous bytes, whatever its dtype.
+const void* bytes_of(const Tensor& tensor) { return tensor.impl()->storage->data(); }
 
-void* bytes_of(Tensor& tensor) {
-  if (tensor.dtype() == kFloat32) return tensor.data_ptr<float>();
-  return tensor.data_ptr<double>();
-}
+void* bytes_of(Tensor& tensor) { return tensor.impl()->storage->data(); }
 
 // Checks every entry, then streams header, entries and CRC through one AtomicFile:
 // no copy of the tensors is made.
@@ -136,7 +139,7 @@ void write_checkpoint(const std::string& path, const StateDict& tensors, const s
   for (const auto& [name, tensor] : tensors) {
     put<std::uint32_t>(header, static_cast<std::uint32_t>(name.size()));
     header += name;
-    put<std::uint8_t>(header, tensor.dtype() == kFloat32 ? 0 : 1);
+    put<std::uint8_t>(header, dtype_code(tensor.dtype()));
     put<std::uint8_t>(header, static_cast<std::uint8_t>(tensor.dim()));
     for (std::int64_t extent : tensor.shape()) put<std::int64_t>(header, extent);
     const std::uint64_t bytes = static_cast<std::uint64_t>(tensor.numel()) * element_size(tensor.dtype());
@@ -241,9 +244,9 @@ StateDict read_checkpoint(const std::string& path, const std::string& op) {
                 path, e, length);
     std::string name = in.get_string(length, "a name");
     XGRAD_CHECK(names.insert(name).second, "{}: '{}' is corrupted: entry '{}' appears twice", op, path, name);
-    const auto dtype_code = in.get<std::uint8_t>("a dtype");
-    XGRAD_CHECK(dtype_code <= 1, "{}: '{}' is corrupted: entry '{}' has dtype code {}", op, path, name, dtype_code);
-    const Dtype dtype = dtype_code == 0 ? kFloat32 : kFloat64;
+    const auto code = in.get<std::uint8_t>("a dtype");
+    XGRAD_CHECK(code <= 3, "{}: '{}' is corrupted: entry '{}' has dtype code {}", op, path, name, code);
+    const Dtype dtype = kDtypes[code];
     const auto rank = in.get<std::uint8_t>("a rank");
     XGRAD_CHECK(rank <= kMaxRank, "{}: '{}' is corrupted: entry '{}' has rank {}", op, path, name, rank);
     Shape shape(rank);
@@ -259,6 +262,11 @@ StateDict read_checkpoint(const std::string& path, const std::string& op) {
     in.need(data_bytes, "tensor data");
     Tensor tensor = make_tensor(shape, dtype, op);
     if (data_bytes > 0) in.read_into(bytes_of(tensor), data_bytes, "tensor data");
+    if (dtype == kBool) {
+      // Only 0 and 1 are C++ bools: any other byte reads as true.
+      auto* flags = static_cast<unsigned char*>(tensor.impl()->storage->data());
+      for (std::int64_t i = 0; i < numel; ++i) flags[i] = flags[i] != 0;
+    }
     out.emplace_back(std::move(name), std::move(tensor));
   }
   XGRAD_CHECK(in.remaining() == 0, "{}: '{}' is corrupted: {} unexpected bytes after the last entry", op, path,

@@ -20,11 +20,11 @@
 //   then, per entry:
 //           4     u32 name length in bytes (1 .. 4096)
 //           n     name, UTF-8, no terminator ("conv1.weight", "optimizer.momentum_buffer.0")
-//           1     u8 dtype: 0 = float32, 1 = float64
+//           1     u8 dtype: 0 = float32, 1 = float64, 2 = int64, 3 = bool (one byte, 0 or 1)
 //           1     u8 rank (0 .. 16)
 //           8*r   i64 extents
 //           8     u64 data size in bytes (= numel * element size, checked)
-//           d     the values, row-major, IEEE-754 little-endian
+//           d     the values, row-major, little-endian (IEEE-754; int64 two's complement)
 //   last 4        u32 CRC-32 (IEEE 802.3, zlib's crc32) of every byte before it
 //
 // Module::save writes the module's state_dict() names as they are.

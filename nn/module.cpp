@@ -182,6 +182,48 @@ std::vector<std::shared_ptr<Module>> Module::children() const {
   return out;
 }
 
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  // Pre-order, iteratively; a module registered in several places is listed once, under its first name.
+  std::vector<std::pair<std::string, Module*>> out;
+  std::set<const Module*> seen;
+  std::vector<std::pair<std::string, Module*>> stack = {{"", this}};
+  while (!stack.empty()) {
+    auto [name, module] = stack.back();
+    stack.pop_back();
+    if (!seen.insert(module).second) continue;
+    out.emplace_back(name, module);
+    for (auto it = module->children_.rbegin(); it != module->children_.rend(); ++it) {
+      stack.emplace_back(name.empty() ? it->first : name + "." + it->first, it->second.get());
+    }
+  }
+  return out;
+}
+
+std::vector<Module*> Module::modules() {
+  std::vector<Module*> out;
+  for (auto& [name, module] : named_modules()) out.push_back(module);
+  return out;
+}
+
+Module& Module::apply(const std::function<void(Module&)>& fn) {
+  XGRAD_CHECK(static_cast<bool>(fn), "{}: apply: the function is empty", type_name());
+  // Post-order (children first, then the module), iteratively: each entry is a
+  // module and the index of its next child to visit.
+  std::vector<std::pair<Module*, std::size_t>> stack = {{this, 0}};
+  while (!stack.empty()) {
+    auto& [module, next] = stack.back();
+    if (next < module->children_.size()) {
+      Module* child = module->children_[next++].second.get();
+      stack.emplace_back(child, 0);
+    } else {
+      Module* done = module;
+      stack.pop_back();
+      fn(*done);
+    }
+  }
+  return *this;
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);
@@ -192,11 +234,14 @@ void Module::zero_grad(bool set_to_none) {
 }
 
 void Module::to(Dtype dtype) {
+  XGRAD_CHECK(is_floating_point(dtype), "{}: to() converts modules to a floating-point dtype, got {}", type_name(),
+              dtype);
   NoGradGuard no_grad;
   std::vector<std::pair<std::string, Tensor>> all = named_parameters();
   for (auto& entry : named_buffers()) all.push_back(entry);
   for (auto& [name, tensor] : all) {
-    if (tensor.dtype() == dtype) continue;
+    // Integer buffers (BatchNorm1d's num_batches_tracked) keep their dtype, as in PyTorch.
+    if (tensor.dtype() == dtype || !is_floating_point(tensor.dtype())) continue;
     // Swap the storage under the same TensorImpl: every handle sees the new dtype.
     Tensor converted = tensor.to(dtype);
     tensor.impl()->storage = converted.impl()->storage;

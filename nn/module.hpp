@@ -117,6 +117,14 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
   std::vector<std::shared_ptr<Module>> children() const;
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+  // This module and every module below it, pre-order, each once (PyTorch's
+  // modules()/named_modules(): "" names the root, children are dotted,
+  // "features.0"). Pointers into the tree, valid while this module lives.
+  std::vector<Module*> modules();
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  // Calls fn on every child (recursively, children first) and then on this module,
+  // as PyTorch's apply (e.g. to initialize weights); returns *this.
+  Module& apply(const std::function<void(Module&)>& fn);
 
   // Mode: train (default) or eval; applies to every child.
   virtual void train(bool on = true);
@@ -126,8 +134,9 @@ class Module {
   // Clears every parameter's gradient: undefined (set_to_none) or zero-filled.
   void zero_grad(bool set_to_none = true);
 
-  // Converts every parameter and buffer to `dtype` in place (the handles held by
-  // members and optimizers stay valid).
+  // Converts every floating-point parameter and buffer to the floating-point
+  // `dtype` in place (the handles held by members and optimizers stay valid);
+  // int64 and bool buffers keep their dtype.
   void to(Dtype dtype);
 
   // Parameters and buffers by dotted name.

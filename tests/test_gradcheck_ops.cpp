@@ -18,7 +18,15 @@ const Domain kPositive{.low = 0.2, .high = 2.0};               // log, sqrt, pow
 const Domain kNonZero{.low = -2.0, .high = 2.0, .avoid = {0.0}, .keep_away = 0.3};  // relu, abs, division
 const Domain kClampSafe{.low = -2.0, .high = 2.0, .avoid = {-0.5, 0.5}, .keep_away = 0.1};
 
+// A fixed kBool mask of `shape`: elements alternate true/false in row-major order.
+Tensor mask(const Shape& shape) {
+  Tensor m = empty(shape, {.dtype = kBool});
+  for (std::int64_t i = 0; i < m.numel(); ++i) m.data_ptr<bool>()[i] = i % 2 == 0;
+  return m;
+}
+
 std::vector<OpCase> op_table() {
+  using namespace xgrad::indexing;
   return {
       // --- arithmetic: tensor-tensor, tensor-scalar, scalar-tensor ---
       {"add", [](const In& x) { return x[0] + x[1]; }, {{2, 3}, {2, 3}}},
@@ -117,6 +125,44 @@ std::vector<OpCase> op_table() {
       {"pad mixed crop and pad", [](const In& x) { return pad(x[0], {2, -1, -1, 1}); }, {{3, 4}}},
       {"broadcast_to", [](const In& x) { return broadcast_to(x[0], {2, 3, 4}); }, {{3, 1}}},
       {"broadcast_to new dims", [](const In& x) { return broadcast_to(x[0], {2, 4}); }, {{4}}},
+      {"min dim 1", [](const In& x) { return std::get<0>(x[0].min(1)); }, {{3, 4}}},
+      {"min dim 0 keepdim", [](const In& x) { return std::get<0>(min(x[0], 0, true)); }, {{3, 4}}},
+      // --- selections by mask (constant masks: the mask itself has no gradient) ---
+      {"where", [](const In& x) { return where(mask({2, 3}), x[0], x[1]); }, {{2, 3}, {2, 3}}},
+      {"where broadcast", [](const In& x) { return where(mask({2, 1}), x[0], x[1]); }, {{2, 3}, {3}}},
+      {"where scalar", [](const In& x) { return where(mask({2, 3}), x[0], 0.5); }, {{2, 3}}},
+      {"where scalar first", [](const In& x) { return where(mask({3}), -1, x[0]); }, {{2, 3}}},
+      {"where from a comparison", [](const In& x) { return where(x[0].detach() > 0, x[0], x[0] * x[1]); }, {{2, 3}, {2, 3}}, kNonZero},
+      {"masked_fill", [](const In& x) { return x[0].masked_fill(mask({2, 3}), -1.5); }, {{2, 3}}},
+      {"masked_fill broadcast mask", [](const In& x) { return masked_fill(x[0], mask({3}), 2.0); }, {{2, 3}}},
+      // --- stacking and indexing (repeated indices accumulate their gradients) ---
+      {"stack dim 0", [](const In& x) { return stack({x[0], x[1]}); }, {{2, 3}, {2, 3}}},
+      {"stack dim -1", [](const In& x) { return stack({x[0], x[1], x[0]}, -1); }, {{2, 3}, {2, 3}}},
+      {"index_select dim 1 repeats", [](const In& x) { return x[0].index_select(1, testing::int64_values({2, 0, 2})); }, {{2, 4}}},
+      {"index_select dim 0", [](const In& x) { return index_select(x[0], 0, testing::int64_values({1})); }, {{3, 2}}},
+      {"gather dim 1", [](const In& x) { return x[0].gather(1, testing::int64_values({2, 0, 0, 1, 1, 3}).reshape({2, 3})); }, {{2, 4}}},
+      {"gather dim 0 smaller", [](const In& x) { return gather(x[0], 0, testing::int64_values({2, 2, 0}).reshape({1, 3})); }, {{3, 4}}},
+      {"index integer and slice", [](const In& x) { return x[0].index({Slice(1, None), 0}); }, {{3, 4}}},
+      {"index step, None, Ellipsis", [](const In& x) { return x[0].index({None, Ellipsis, Slice(None, None, 2)}); }, {{2, 3, 5}}},
+      {"index negative integer", [](const In& x) { return x[0].index({-1}); }, {{3, 4}}},
+      {"index bool mask", [](const In& x) { return x[0].index({mask({2, 3})}); }, {{2, 3, 2}}},
+      {"index bool mask on dim 1", [](const In& x) { return x[0].index({Slice(), mask({3})}); }, {{2, 3}}},
+      {"index int64 tensor", [](const In& x) { return x[0].index({Ellipsis, testing::int64_values({-1, 0, -1}).reshape({3, 1})}); }, {{2, 4}}},
+      {"flip", [](const In& x) { return x[0].flip({0, -1}); }, {{2, 3, 4}}},
+      {"roll dims", [](const In& x) { return x[0].roll({1, -5}, {0, 1}); }, {{3, 4}}},
+      {"roll flat", [](const In& x) { return roll(x[0], {2}); }, {{2, 3}}},
+      // --- in place, recorded (the clone keeps the leaf out of it) ---
+      {"add_ tensor", [](const In& x) { Tensor t = x[0].clone(); t.add_(x[1]); return t; }, {{2, 3}, {2, 3}}},
+      {"add_ tensor alpha broadcast", [](const In& x) { Tensor t = x[0].clone(); t.add_(x[1], -2.5); return t; }, {{2, 3}, {3}}},
+      {"sub_ scalar", [](const In& x) { Tensor t = x[0] * 1.0; t.sub_(1.5); return t; }, {{2, 3}}},
+      {"mul_ tensor", [](const In& x) { Tensor t = x[0].clone(); t.mul_(x[1]); return t * t; }, {{2, 3}, {2, 3}}},
+      {"mul_ itself", [](const In& x) { Tensor t = x[0].clone(); t.mul_(t); return t; }, {{2, 3}}},
+      {"div_ tensor", [](const In& x) { Tensor t = x[0].clone(); t /= x[1]; return t; }, {{2, 3}, {2, 3}}, kNonZero},
+      {"div_ scalar", [](const In& x) { Tensor t = x[0] * 1.0; t /= 4; return t.tanh(); }, {{2, 3}}},
+      {"+= -= *= chained", [](const In& x) { Tensor t = x[0] + 0.0; t += x[1]; t *= x[0]; t -= 2; return t; }, {{2, 3}, {2, 3}}},
+      {"clamp_", [](const In& x) { Tensor t = x[0].clone(); t.clamp_(-0.5, 0.5); return t; }, {{3, 4}}, kClampSafe},
+      {"masked_fill_", [](const In& x) { Tensor t = x[0].clone(); t.masked_fill_(mask({2, 3}), 0.25); return t; }, {{2, 3}}},
+      {"in place into a fresh tensor", [](const In& x) { Tensor t = zeros({2, 3}, {.dtype = kFloat64}); t += x[0]; return t; }, {{2, 3}}},
       // --- conversions ---
       // float64 -> float32 -> float64 rounds to float32: a looser check below.
       {"clone", [](const In& x) { return x[0].clone(); }, {{2, 3}}},

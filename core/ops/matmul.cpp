@@ -74,6 +74,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
               a.shape(), b.shape());
   XGRAD_CHECK(a.dtype() == b.dtype(), "matmul: operands have different dtypes ({} {} and {} {})", a.dtype(), a.shape(),
               b.dtype(), b.shape());
+  XGRAD_CHECK(is_floating_point(a.dtype()), "matmul: expected floating-point tensors (float32 or float64), got {} {} "
+              "and {} {}; convert them with .to(kFloat32)", a.dtype(), a.shape(), b.dtype(), b.shape());
   // 1-D operands become a row (left) or a column (right), and that dim is removed after.
   const Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
   const Tensor b2 = b.dim() == 1 ? b.unsqueeze(1) : b;

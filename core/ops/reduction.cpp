@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <optional>
+#include <type_traits>
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
@@ -107,12 +110,41 @@ Tensor sum_keepdim(const Tensor& a, const std::vector<std::int64_t>& dims) {
   return out;
 }
 
+// Integer sums (int64 and bool inputs, as int64): exact, wrapping on overflow as PyTorch's.
+Tensor sum_keepdim_integer(const Tensor& input, const std::vector<std::int64_t>& dims) {
+  const Tensor a = input.to(kInt64);
+  const Shape out_shape = keepdim_shape(a.shape(), dims);
+  Tensor out = zeros(out_shape, {.dtype = kInt64});
+  const std::int64_t n = a.numel();
+  if (n == 0) return out;
+  Shape out_strides = contiguous_strides(out_shape);
+  for (std::int64_t d : dims) out_strides[d] = 0;
+  const Shape& shape = a.shape();
+  const auto rank = static_cast<std::int64_t>(shape.size());
+  std::vector<std::uint64_t> acc(static_cast<std::size_t>(out.numel()), 0);
+  const std::int64_t* in = a.data_ptr<std::int64_t>();
+  std::vector<std::int64_t> index(static_cast<std::size_t>(rank), 0);
+  std::int64_t offset = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    acc[offset] += static_cast<std::uint64_t>(in[i]);
+    for (std::int64_t d = rank - 1; d >= 0; --d) {
+      offset += out_strides[d];
+      if (++index[d] < shape[d]) break;
+      offset -= out_strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+  std::int64_t* o = out.data_ptr<std::int64_t>();
+  for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<std::int64_t>(acc[i]);
+  return out;
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
   XGRAD_CHECK(a.defined(), "sum: called on an undefined tensor");
   const std::vector<std::int64_t> reduce = reduced_dims(a, dims, "sum");
-  Tensor summed = sum_keepdim(a, reduce);
+  Tensor summed = is_floating_point(a.dtype()) ? sum_keepdim(a, reduce) : sum_keepdim_integer(a, reduce);
   Tensor out = keepdim ? summed : make_tensor(summed.impl()->storage, dropped_shape(a.shape(), reduce));
   return record("SumBackward", out, {a}, [shape = a.shape(), reduce](const Tensor& g, const NeedsGrad&) {
     // d(sum a)/da_i = 1: the output gradient is repeated over the summed dims
@@ -124,6 +156,10 @@ Tensor sum(const Tensor& a) { return sum(a, {}, false); }
 
 Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
   XGRAD_CHECK(a.defined(), "mean: called on an undefined tensor");
+  XGRAD_CHECK(is_floating_point(a.dtype()),
+              "mean: expected a floating-point tensor, got {} {} (as in PyTorch, the mean of integers has no "
+              "dtype to infer); convert it with .to(kFloat32)",
+              a.dtype(), a.shape());
   std::int64_t count = 1;
   const std::vector<std::int64_t> reduce = reduced_dims(a, dims, "mean");
   for (std::int64_t d : reduce) count *= a.shape()[d];
@@ -174,44 +210,83 @@ Tensor max_backward(const Tensor& g, const Shape& shape, const std::shared_ptr<s
 }
 }  // namespace
 
-std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim) {
-  XGRAD_CHECK(a.defined(), "max: called on an undefined tensor");
-  const std::int64_t d = normalize_dim(dim, a.dim(), "max");
+namespace {
+// Values and int64 indices of the largest (largest = true) or smallest element
+// along dim; the first one on ties, a NaN wins (propagates), as in PyTorch.
+std::tuple<Tensor, Tensor> extreme(const Tensor& a, std::int64_t dim, bool keepdim, bool largest, const char* op) {
+  XGRAD_CHECK(a.defined(), "{}: called on an undefined tensor", op);
+  const std::int64_t d = normalize_dim(dim, a.dim(), op);
   const Shape& shape = a.shape();
   const std::int64_t extent = a.dim() == 0 ? 1 : shape[d];
-  XGRAD_CHECK(extent > 0, "max: cannot reduce over dimension {} of size 0 (input shape {})", d, shape);
+  XGRAD_CHECK(extent > 0, "{}: cannot reduce over dimension {} of size 0 (input shape {})", op, d, shape);
   std::int64_t outer = 1, inner = 1;
   for (std::int64_t i = 0; i < d; ++i) outer *= shape[i];
   for (std::int64_t i = d + 1; i < a.dim(); ++i) inner *= shape[i];
   const Shape kept = a.dim() == 0 ? Shape{} : keepdim_shape(shape, {d});
   const Shape out_shape = (keepdim || a.dim() == 0) ? kept : dropped_shape(shape, {d});
-  Tensor values = make_tensor(out_shape, a.dtype(), "max");
-  Tensor indices = make_tensor(out_shape, a.dtype(), "max");
+  Tensor values = make_tensor(out_shape, a.dtype(), op);
+  Tensor indices = make_tensor(out_shape, kInt64, op);
   auto positions = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(outer * inner));
-  dispatch(a.dtype(), [&](auto zero) {
+  dispatch_all(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
+    auto is_nan = [](T x) {
+      if constexpr (std::is_floating_point_v<T>) return std::isnan(x);
+      else return false;
+    };
     const T* in = a.data_ptr<T>();
     T* v = values.data_ptr<T>();
-    T* ix = indices.data_ptr<T>();
+    std::int64_t* ix = indices.data_ptr<std::int64_t>();
     for (std::int64_t o = 0; o < outer; ++o) {
       for (std::int64_t i = 0; i < inner; ++i) {
         const T* column = in + o * extent * inner + i;
         std::int64_t best = 0;
         for (std::int64_t k = 1; k < extent; ++k) {
-          // NaN wins (propagates), as in PyTorch.
-          if (column[k * inner] > column[best * inner] || (std::isnan(column[k * inner]) && !std::isnan(column[best * inner]))) best = k;
+          const T candidate = column[k * inner], current = column[best * inner];
+          const bool better = largest ? candidate > current : candidate < current;
+          if (!is_nan(current) && (better || is_nan(candidate))) best = k;
         }
         v[o * inner + i] = column[best * inner];
-        ix[o * inner + i] = static_cast<T>(best);
+        ix[o * inner + i] = best;
         (*positions)[o * inner + i] = best;
       }
     }
   });
-  values = record("MaxBackward", values, {a}, [shape, positions, outer, extent, inner](const Tensor& g, const NeedsGrad&) {
-    // The gradient goes to the chosen element of each slice.
-    return std::vector<Tensor>{max_backward(g, shape, positions, outer, extent, inner)};
-  });
+  values = record(largest ? "MaxBackward" : "MinBackward", values, {a},
+                  [shape, positions, outer, extent, inner](const Tensor& g, const NeedsGrad&) {
+                    // The gradient goes to the chosen element of each slice.
+                    return std::vector<Tensor>{max_backward(g, shape, positions, outer, extent, inner)};
+                  });
   return {values, indices};
 }
+
+// The flat index of the extreme element when no dim is given.
+Tensor arg_extreme(const Tensor& a, std::optional<std::int64_t> dim, bool keepdim, bool largest, const char* op) {
+  XGRAD_CHECK(a.defined(), "{}: called on an undefined tensor", op);
+  if (dim) return std::get<1>(extreme(a, *dim, keepdim, largest, op));
+  XGRAD_CHECK(a.numel() > 0, "{}: cannot take the {} of an empty tensor (shape {})", op, op, a.shape());
+  Tensor flat = std::get<1>(extreme(a.reshape({-1}), 0, false, largest, op));
+  return keepdim ? flat.reshape(Shape(a.shape().size(), 1)) : flat;
+}
+}  // namespace
+
+std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim) {
+  return extreme(a, dim, keepdim, true, "max");
+}
+
+std::tuple<Tensor, Tensor> min(const Tensor& a, std::int64_t dim, bool keepdim) {
+  return extreme(a, dim, keepdim, false, "min");
+}
+
+Tensor argmax(const Tensor& a, std::optional<std::int64_t> dim, bool keepdim) {
+  return arg_extreme(a, dim, keepdim, true, "argmax");
+}
+
+Tensor argmin(const Tensor& a, std::optional<std::int64_t> dim, bool keepdim) {
+  return arg_extreme(a, dim, keepdim, false, "argmin");
+}
+
+std::tuple<Tensor, Tensor> Tensor::min(std::int64_t dim, bool keepdim) const { return xgrad::min(*this, dim, keepdim); }
+Tensor Tensor::argmax(std::optional<std::int64_t> dim, bool keepdim) const { return xgrad::argmax(*this, dim, keepdim); }
+Tensor Tensor::argmin(std::optional<std::int64_t> dim, bool keepdim) const { return xgrad::argmin(*this, dim, keepdim); }
 
 }  // namespace xgrad

@@ -109,7 +109,7 @@ Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims) {
   for (std::int64_t i = 0; i < rank; ++i) out_shape[i] = a.shape()[order[i]];
   Tensor out = make_tensor(out_shape, a.dtype(), "permute");
   const Shape in_strides = contiguous_strides(a.shape());
-  dispatch(a.dtype(), [&](auto zero) {
+  dispatch_all(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* in = a.data_ptr<T>();
     T* o = out.data_ptr<T>();
@@ -277,6 +277,23 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   });
 }
 
+Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
+  XGRAD_CHECK(!tensors.empty(), "stack: expected a non-empty list of tensors");
+  for (const Tensor& t : tensors) check_defined(t, "stack");
+  const Tensor& first = tensors.front();
+  for (std::size_t i = 1; i < tensors.size(); ++i) {
+    XGRAD_CHECK(tensors[i].shape() == first.shape(),
+                "stack: expects tensors of one shape, got {} at entry 0 and {} at entry {}", first.shape(),
+                tensors[i].shape(), i);
+  }
+  const std::int64_t d = normalize_dim(dim, first.dim() + 1, "stack");
+  // stack = cat of the tensors each given a new dim of size 1 (both differentiable)
+  std::vector<Tensor> expanded;
+  expanded.reserve(tensors.size());
+  for (const Tensor& t : tensors) expanded.push_back(t.unsqueeze(d));
+  return cat(expanded, d);
+}
+
 Tensor pad(const Tensor& a, const std::vector<std::int64_t>& pads, double value) {
   check_defined(a, "pad");
   XGRAD_CHECK(pads.size() % 2 == 0, "pad: expected an even number of padding values, got {}", pads);
@@ -310,7 +327,7 @@ Tensor pad(const Tensor& a, const std::vector<std::int64_t>& pads, double value)
     }
     if (!empty_box) {
       const Shape src_strides = contiguous_strides(a.shape()), dst_strides = contiguous_strides(out_shape);
-      dispatch(a.dtype(), [&](auto zero) {
+      dispatch_all(a.dtype(), [&](auto zero) {
         using T = decltype(zero);
         const T* in = a.data_ptr<T>();
         T* o = out.data_ptr<T>();
@@ -346,7 +363,7 @@ Tensor broadcast_to(const Tensor& a, const Shape& shape) {
   XGRAD_CHECK(result == shape, "broadcast_to: cannot broadcast shape {} to shape {}", a.shape(), shape);
   checked_numel(shape, "broadcast_to");
   Tensor out = make_tensor(shape, a.dtype(), "broadcast_to");
-  dispatch(a.dtype(), [&](auto zero) {
+  dispatch_all(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     detail::binary_loop(a.data_ptr<T>(), a.shape(), a.data_ptr<T>(), a.shape(), out.data_ptr<T>(), shape,
                         [](T x, T) { return x; });

@@ -93,8 +93,12 @@ int64_t m5_width(const nn::StateDict& state, const std::string& checkpoint) {
     auto it = expected.find(name);
     if (it == expected.end()) {
       problems.push_back(fmt::format("unexpected '{}'", name));
-    } else if (tensor.shape() != it->second || tensor.dtype() != kFloat32) {
-      problems.push_back(fmt::format("'{}' is {} {}, not float32 {}", name, tensor.dtype(), tensor.shape(), it->second));
+    } else {
+      // BatchNorm's step counter is int64, as in PyTorch; everything else is float32.
+      const Dtype dtype = name.ends_with(".num_batches_tracked") ? kInt64 : kFloat32;
+      if (tensor.shape() != it->second || tensor.dtype() != dtype) {
+        problems.push_back(fmt::format("'{}' is {} {}, not {} {}", name, tensor.dtype(), tensor.shape(), dtype, it->second));
+      }
     }
     if (it != expected.end()) expected.erase(it);
   }
@@ -139,7 +143,7 @@ Confusion evaluate(nn::Module& model, const kws::Dataset& data, int64_t batch_si
     auto [x, y] = batch(data, order, begin, count);
     auto [best, predicted] = model(x).max(1);
     for (int64_t b = 0; b < count; ++b) {
-      ++confusion[size_t(y.data_ptr<float>()[b])][size_t(predicted.data_ptr<float>()[b])];
+      ++confusion[size_t(y.data_ptr<float>()[b])][size_t(predicted.data_ptr<std::int64_t>()[b])];
     }
   }
   model.train();
@@ -252,7 +256,7 @@ int main(int argc, char** argv) {
         optimizer.step();
 
         auto [best, predicted] = logits.detach().max(1);
-        for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<float>()[b] == y.data_ptr<float>()[b];
+        for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
         loss_sum += loss.item<float>() * double(count);
         seen += count;
         bar.update(step + 1, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);

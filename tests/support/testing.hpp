@@ -42,7 +42,7 @@ inline Tensor load_fixture(const std::string& name) {
 // All elements as double, whatever the dtype.
 inline std::vector<double> values(const Tensor& t) {
   std::vector<double> out(static_cast<std::size_t>(t.numel()));
-  dispatch(t.dtype(), [&](auto zero) {
+  dispatch_all(t.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* data = t.data_ptr<T>();
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(data[i]);
@@ -53,11 +53,25 @@ inline std::vector<double> values(const Tensor& t) {
 // A 1-D float64 tensor holding `data` (a leaf that requires grad by default).
 inline Tensor from_values(const std::vector<double>& data, bool requires_grad = true, Dtype dtype = kFloat64) {
   Tensor t = empty({static_cast<std::int64_t>(data.size())}, {.dtype = dtype});
-  dispatch(dtype, [&](auto zero) {
+  dispatch_all(dtype, [&](auto zero) {
     using T = decltype(zero);
-    for (std::size_t i = 0; i < data.size(); ++i) t.data_ptr<T>()[i] = static_cast<T>(data[i]);
+    for (std::size_t i = 0; i < data.size(); ++i) t.data_ptr<T>()[i] = convert<T>(data[i]);
   });
-  t.requires_grad_(requires_grad);
+  if (is_floating_point(dtype)) t.requires_grad_(requires_grad);
+  return t;
+}
+
+// A 1-D int64 tensor holding `data` (indices, labels).
+inline Tensor int64_values(const std::vector<std::int64_t>& data) {
+  Tensor t = empty({static_cast<std::int64_t>(data.size())}, {.dtype = kInt64});
+  for (std::size_t i = 0; i < data.size(); ++i) t.data_ptr<std::int64_t>()[i] = data[i];
+  return t;
+}
+
+// A 1-D bool tensor holding `data` (masks).
+inline Tensor bool_values(const std::vector<bool>& data) {
+  Tensor t = empty({static_cast<std::int64_t>(data.size())}, {.dtype = kBool});
+  for (std::size_t i = 0; i < data.size(); ++i) t.data_ptr<bool>()[i] = data[i];
   return t;
 }
 
