@@ -19,7 +19,9 @@ Shape contiguous_strides(const Shape& shape);
 // NumPy broadcasting of two shapes; throws xgrad::Error naming `op` and both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
 
-// Maps a possibly negative dim into [0, rank); throws naming `op` when out of range.
+// Maps a possibly negative dim into [0, rank); throws naming `op` when out of range. A 0-dim
+// tensor accepts -1 and 0 (as PyTorch's reductions do) and gets 0 back, which is NOT an index
+// into its empty shape: callers that index the shape must handle rank 0 first.
 std::int64_t normalize_dim(std::int64_t dim, std::int64_t rank, std::string_view op);
 
 }  // namespace xgrad

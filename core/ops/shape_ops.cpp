@@ -81,7 +81,12 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
 
 Tensor flatten(const Tensor& a, std::int64_t start_dim, std::int64_t end_dim) {
   check_defined(a, "flatten");
-  if (a.dim() == 0) return a.reshape({1});
+  if (a.dim() == 0) {
+    // A 0-dim tensor flattens to one element; its dims are still checked (-1 or 0, as PyTorch).
+    normalize_dim(start_dim, 0, "flatten");
+    normalize_dim(end_dim, 0, "flatten");
+    return a.reshape({1});
+  }
   const std::int64_t start = normalize_dim(start_dim, a.dim(), "flatten");
   const std::int64_t end = normalize_dim(end_dim, a.dim(), "flatten");
   XGRAD_CHECK(start <= end, "flatten: start_dim {} comes after end_dim {}", start_dim, end_dim);

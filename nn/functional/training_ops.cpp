@@ -662,8 +662,8 @@ struct Lanes {
 
 Lanes lanes_along(const Tensor& t, std::int64_t dim, const char* op) {
   Lanes lanes;
+  const std::int64_t d = normalize_dim(dim, t.dim(), op);  // a 0-dim tensor takes -1 or 0 (one lane of one)
   if (t.dim() == 0) return lanes;
-  const std::int64_t d = normalize_dim(dim, t.dim(), op);
   for (std::int64_t i = 0; i < d; ++i) lanes.outer *= t.size(i);
   lanes.extent = t.size(d);
   for (std::int64_t i = d + 1; i < t.dim(); ++i) lanes.inner *= t.size(i);
