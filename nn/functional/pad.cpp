@@ -3,7 +3,8 @@
 // that output position j copies; the forward gathers through it and the
 // backward scatters (adds) back through it, so the two cannot disagree.
 #include <algorithm>
-#include <limits>
+#include <new>
+#include <vector>
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
@@ -20,7 +21,7 @@ namespace {
 // The input position that output position j (of length + left + right) copies.
 std::vector<std::int64_t> source_positions(std::int64_t length, std::int64_t left, std::int64_t right,
                                            std::string_view mode) {
-  std::vector<std::int64_t> source(static_cast<std::size_t>(length + left + right));
+  std::vector<std::int64_t> source(static_cast<std::size_t>(length + left + right));  // sum checked by the caller
   for (std::int64_t j = 0; j < static_cast<std::int64_t>(source.size()); ++j) {
     const std::int64_t i = j - left;  // position relative to the unpadded input
     if (mode == "reflect") {
@@ -55,14 +56,21 @@ Tensor pad1d(const Tensor& input, std::int64_t left, std::int64_t right, std::st
               "more than once",
               left, right, length, input.shape());
 
-  XGRAD_CHECK(right <= std::numeric_limits<std::int64_t>::max() / 2 - length - left,
-              "pad1d: padding ({}, {}) of input {} is too large", left, right, input.shape());
-  const std::vector<std::int64_t> source = source_positions(length, left, right, mode);
-  const std::int64_t out_length = length + left + right;
+  // Sizes first, checked, and the output allocated (make_tensor bounds it) before the table of
+  // one entry per output position: an absurd padding is an xgrad::Error, not a huge vector.
+  const std::int64_t out_length =
+      checked_add(checked_add(length, left, "pad1d", "length + left"), right, "pad1d", "length + left + right");
   const std::int64_t rows = input.numel() / length;
   Shape out_shape = input.shape();
   out_shape.back() = out_length;
   Tensor out = make_tensor(out_shape, input.dtype(), "pad1d");
+  std::vector<std::int64_t> source;  // not needed (nor made) when there are no rows
+  try {
+    if (rows > 0) source = source_positions(length, left, right, mode);
+  } catch (const std::bad_alloc&) {
+    fail("pad1d: out of memory for the {} source positions of {} padding ({}, {}) of input {}", out_length, mode, left,
+         right, input.shape());
+  }
   dispatch(input.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* in = input.data_ptr<T>();
