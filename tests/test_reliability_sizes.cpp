@@ -194,6 +194,36 @@ TEST_CASE("pad1d, pad and Conv1d's padding modes with absurd widths: xgrad::Erro
   });
 }
 
+TEST_CASE("conv1d of an empty batch with an absurd length or padding: empty results, in time, no workspace") {
+  // An empty batch holds nothing whatever its length; the fast kernels sized their workspace by the
+  // length and asked for a terabyte in backward (found by fuzz_conv1d_padding_modes).
+  for (const char* mode : {"zeros", "replicate", "reflect", "circular"}) {
+    check_in_child(std::string("Conv1d(2, 3, 5, padding 2^44, ") + mode + ") on a (0, 2, 2) input", [mode] {
+      nn::Conv1d conv(2, 3, 5, {.padding = std::int64_t{1} << 44, .dilation = 3, .padding_mode = mode});
+      const Tensor x = zeros({0, 2, std::string(mode) == "zeros" ? 2 : 40}, {.requires_grad = true});
+      try {
+        const Tensor out = conv(x);
+        out.sum().backward();
+        if (out.numel() != 0) fail("output {}", out.shape());
+        for (const Tensor& g : {conv.weight.grad(), conv.bias.grad()})
+          for (std::int64_t i = 0; i < g.numel(); ++i)
+            if (g.data_ptr<float>()[i] != 0.0f) fail("a gradient of an empty batch is not zero");
+      } catch (const Error& e) {
+        // reflect and circular refuse a padding longer than the input, as PyTorch.
+        if (std::string(mode) == "zeros" || std::string(mode) == "replicate") throw;
+      }
+    });
+  }
+  check_in_child("conv1d of a (0, 2, 2^45) input, backward", [] {
+    const Tensor x = zeros({0, 2, std::int64_t{1} << 45}, {.requires_grad = true});
+    const Tensor w = ones({3, 2, 3}, {.requires_grad = true});
+    const Tensor out = F::conv1d(x, w);
+    if (out.shape() != Shape{0, 3, (std::int64_t{1} << 45) - 2}) fail("output {}", out.shape());
+    out.sum().backward();
+    if (w.grad().sum().item<double>() != 0.0) fail("weight gradient of an empty batch is not zero");
+  });
+}
+
 TEST_CASE("shape arithmetic over existing tensors cannot overflow either: cat, reshape, creation") {
   check_refused({
       // [0, 2^62] holds nothing, but two of them side by side would be 2^63 long.

@@ -118,8 +118,10 @@ bool padding_dominates(const Conv1dGeometry& g) {
 }
 
 // The op on a batched input x: (N, C_in, L) -> (N, C_out, L_out), all arguments validated.
+// An empty batch goes to the reference kernels too: the fast ones size their workspace by the
+// length, which an empty batch does not bound (a (0, C, 2^45) input holds nothing).
 Tensor conv1d_batched(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dGeometry& g) {
-  const bool reference = detail::conv1d_use_reference() || padding_dominates(g);
+  const bool reference = detail::conv1d_use_reference() || padding_dominates(g) || g.batch == 0;
   Tensor out = make_tensor({g.batch, g.out_channels, g.out_length()}, x.dtype(), "conv1d");
   dispatch(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -140,28 +142,33 @@ Tensor conv1d_batched(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   //   dL/dw[o,c,k]   = sum_{n,l} g[n,o,l] * x[n, c_g, l*s + k*d - p_left]   (a correlation with g)
                   //   dL/db[o]       = sum_{n,l} g[n,o,l]
                   std::vector<Tensor> grads(3);
-                  dispatch(grad_output.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
-                    const T* go = grad_output.data_ptr<T>();
-                    if (needs[0]) {
-                      grads[0] = make_tensor({g.batch, g.in_channels, g.in_length}, grad_output.dtype(), "conv1d");
-                      const auto backward_input =
-                          reference ? kernels::conv1d_backward_input_reference<T> : kernels::conv1d_backward_input<T>;
-                      backward_input(g, go, weight.data_ptr<T>(), grads[0].data_ptr<T>());
-                    }
-                    if (needs[1]) {
-                      grads[1] = make_tensor(weight.shape(), grad_output.dtype(), "conv1d");
-                      const auto backward_weight =
-                          reference ? kernels::conv1d_backward_weight_reference<T> : kernels::conv1d_backward_weight<T>;
-                      backward_weight(g, go, saved_input.data_ptr<T>(), grads[1].data_ptr<T>());
-                    }
-                    if (needs[2]) {
-                      grads[2] = make_tensor({g.out_channels}, grad_output.dtype(), "conv1d");
-                      const auto backward_bias =
-                          reference ? kernels::conv1d_backward_bias_reference<T> : kernels::conv1d_backward_bias<T>;
-                      backward_bias(g, go, grads[2].data_ptr<T>());
-                    }
-                  });
+                  try {
+                    dispatch(grad_output.dtype(), [&](auto zero) {
+                      using T = decltype(zero);
+                      const T* go = grad_output.data_ptr<T>();
+                      if (needs[0]) {
+                        grads[0] = make_tensor({g.batch, g.in_channels, g.in_length}, grad_output.dtype(), "conv1d");
+                        const auto backward_input =
+                            reference ? kernels::conv1d_backward_input_reference<T> : kernels::conv1d_backward_input<T>;
+                        backward_input(g, go, weight.data_ptr<T>(), grads[0].data_ptr<T>());
+                      }
+                      if (needs[1]) {
+                        grads[1] = make_tensor(weight.shape(), grad_output.dtype(), "conv1d");
+                        const auto backward_weight =
+                            reference ? kernels::conv1d_backward_weight_reference<T> : kernels::conv1d_backward_weight<T>;
+                        backward_weight(g, go, saved_input.data_ptr<T>(), grads[1].data_ptr<T>());
+                      }
+                      if (needs[2]) {
+                        grads[2] = make_tensor({g.out_channels}, grad_output.dtype(), "conv1d");
+                        const auto backward_bias =
+                            reference ? kernels::conv1d_backward_bias_reference<T> : kernels::conv1d_backward_bias<T>;
+                        backward_bias(g, go, grads[2].data_ptr<T>());
+                      }
+                    });
+                  } catch (const std::bad_alloc&) {
+                    fail("conv1d: out of memory for the backward kernels' workspace (input [{}, {}, {}], weight {})",
+                         g.batch, g.in_channels, g.in_length, weight.shape());
+                  }
                   return grads;
                 });
 }
