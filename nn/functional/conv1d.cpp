@@ -114,7 +114,8 @@ const T* data_or_null(const Tensor& t) {
 // grows with the padding; when padding dwarfs the input (an absurd but valid
 // configuration) the reference kernels, which never materialize it, are used.
 bool padding_dominates(const Conv1dGeometry& g) {
-  return g.pad_left + g.pad_right > 16 * g.in_length + (std::int64_t{1} << 16);
+  // In 128 bits: an empty batch may be 2^62 long.
+  return g.pad_left + g.pad_right > static_cast<__int128>(16) * g.in_length + (std::int64_t{1} << 16);
 }
 
 // The op on a batched input x: (N, C_in, L) -> (N, C_out, L_out), all arguments validated.
