@@ -12,6 +12,7 @@
 #include "core/file_io.hpp"
 #include "core/indexing.hpp"
 #include "core/io.hpp"
+#include "core/memory.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"
 #include "core/random.hpp"

@@ -6,18 +6,24 @@
 // spin briefly before sleeping again: a training step calls the kernels back to back, and a futex
 // wake costs tens of microseconds on a VM. Only one parallel_for owns the pool at a time; a call
 // made while it is busy (nested, or from another user thread) runs serially instead of waiting.
+//
+// Creating a thread can fail (a process or memory limit): the pool then keeps the workers it could
+// start and the thread count becomes what it really has. set_num_threads says so with an
+// xgrad::Error; parallel_for, growing the pool on its own, says it once on stderr and carries on.
 #include "core/parallel.hpp"
 
 #include "core/error.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <condition_variable>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -50,17 +56,24 @@ struct Job {
       : fn(f), n(size), chunk_count(chunks), unfinished_chunks(chunks) {}
 };
 
+// What resize() reached: the thread count the pool has now (the caller included), and why it is
+// short of the count asked for (empty when it is not).
+struct Resized {
+  int threads = 1;
+  std::string failure;
+};
+
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) { start_workers(threads - 1); }
+  ThreadPool() = default;  // the calling thread only; resize() adds workers
   ~ThreadPool() { stop_workers(); }
 
-  int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  int num_threads() const { return num_threads_.load(std::memory_order_acquire); }
 
-  void resize(int threads) {
+  Resized resize(int threads) {
     std::lock_guard owner(owner_mutex_);
     stop_workers();
-    start_workers(threads - 1);
+    return start_workers(threads - 1);
   }
 
   // Runs fn over chunk_count chunks of [0, n); false when the pool is busy (the caller goes serial).
@@ -95,14 +108,28 @@ class ThreadPool {
   }
 
  private:
-  void start_workers(int count) {
+  // Starts up to `count` workers; a thread that cannot be created ends the attempt, keeping the
+  // ones already running (never an exception: a std::thread left unjoined would terminate).
+  Resized start_workers(int count) {
     uint64_t generation;
     {
       std::lock_guard lock(mutex_);
       stopping_ = false;
       generation = generation_.load(std::memory_order_relaxed);
     }
-    for (int i = 0; i < count; ++i) workers_.emplace_back([this, generation] { worker_loop(generation); });
+    Resized result;
+    workers_.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      try {
+        workers_.emplace_back([this, generation] { worker_loop(generation); });
+      } catch (const std::system_error& e) {
+        result.failure = e.what();
+        break;
+      }
+    }
+    result.threads = static_cast<int>(workers_.size()) + 1;
+    num_threads_.store(result.threads, std::memory_order_release);
+    return result;
   }
 
   void stop_workers() {
@@ -114,6 +141,7 @@ class ThreadPool {
     wake_.notify_all();
     for (std::thread& worker : workers_) worker.join();
     workers_.clear();
+    num_threads_.store(1, std::memory_order_release);
   }
 
   // `seen` is the generation when the worker was started: it runs every job published after.
@@ -160,6 +188,7 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   bool stopping_ = false;
   std::atomic<uint64_t> generation_{0};  // bumped for each job and for shutdown
+  std::atomic<int> num_threads_{1};      // workers_.size() + 1, readable without owner_mutex_
   std::shared_ptr<Job> job_;
 };
 
@@ -173,7 +202,7 @@ int default_num_threads() {
 std::atomic<int> requested_threads{0};  // 0: not set, use default_num_threads()
 
 ThreadPool& pool() {
-  static ThreadPool instance(get_num_threads());
+  static ThreadPool instance;
   return instance;
 }
 
@@ -182,7 +211,13 @@ ThreadPool& pool() {
 void set_num_threads(int n) {
   XGRAD_CHECK(n >= 1 && n <= 1024, "set_num_threads: expected a positive thread count (at most 1024), got {}", n);
   requested_threads.store(n);
-  if (!inside_parallel_region && pool().num_threads() != n) pool().resize(n);
+  if (inside_parallel_region || pool().num_threads() == n) return;  // inside: the next parallel_for resizes
+  const Resized resized = pool().resize(n);
+  if (resized.threads == n) return;
+  // The pool keeps the threads it could start, and the count says so.
+  requested_threads.store(resized.threads);
+  fail("set_num_threads: could start only {} of the {} threads asked for ({}); xgrad now runs with {}",
+       resized.threads, n, resized.failure, resized.threads);
 }
 
 int get_num_threads() {
@@ -210,7 +245,23 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t beg
     return;
   }
   ThreadPool& threads = pool();
-  if (threads.num_threads() != threads_wanted) threads.resize(threads_wanted);
+  if (threads.num_threads() != threads_wanted) {
+    const Resized resized = threads.resize(threads_wanted);
+    if (resized.threads != threads_wanted) {
+      // Carry on with the threads there are, and say so once (a warning on every op would drown
+      // the program's output; an error here would fail an op that can run serially).
+      requested_threads.store(resized.threads);
+      static std::atomic<bool> said{false};
+      if (!said.exchange(true)) {
+        std::fprintf(stderr, "xgrad: could start only %d of the %d threads wanted (%s); running with %d\n",
+                     resized.threads, threads_wanted, resized.failure.c_str(), resized.threads);
+      }
+    }
+    if (resized.threads <= 1) {
+      fn(0, n);
+      return;
+    }
+  }
   if (!threads.try_run(n, chunk_count, fn)) fn(0, n);
 }
 

@@ -2,7 +2,11 @@
 #include <cstdint>
 #include <functional>
 namespace xgrad {
-void set_num_threads(int n);   // n >= 1, else throws (see below); default: all cores (std::thread::hardware_concurrency)
+// n in [1, 1024], else throws; default: all cores (std::thread::hardware_concurrency). When the system
+// cannot create that many threads (process or memory limits), xgrad keeps the ones it could start,
+// get_num_threads() says how many, and set_num_threads throws xgrad::Error saying so (parallel_for,
+// starting the default count, instead warns once on stderr and runs with what it has).
+void set_num_threads(int n);
 int get_num_threads();
 // Runs fn(begin, end) over [0, n) split into at most 4 * get_num_threads() contiguous chunks of at least `grain` items,
 // claimed dynamically by a persistent pool (the calling thread takes chunks too). Serial when n < 2 * grain or one

@@ -1,7 +1,6 @@
 #include "core/shape.hpp"
 
 #include <algorithm>
-#include <limits>
 
 #include "core/error.hpp"
 
@@ -20,11 +19,22 @@ std::int64_t checked_numel(const Shape& shape, std::string_view op) {
       empty = true;
       continue;
     }
-    XGRAD_CHECK(count <= std::numeric_limits<std::int64_t>::max() / extent,
+    XGRAD_CHECK(!__builtin_mul_overflow(count, extent, &count),
                 "{}: shape {} has more elements than a 64-bit count can hold", op, shape);
-    count *= extent;
   }
   return empty ? 0 : count;
+}
+
+std::int64_t checked_add(std::int64_t a, std::int64_t b, std::string_view op, std::string_view what) {
+  std::int64_t result = 0;
+  XGRAD_CHECK(!__builtin_add_overflow(a, b, &result), "{}: {} = {} + {} does not fit in a 64-bit size", op, what, a, b);
+  return result;
+}
+
+std::int64_t checked_mul(std::int64_t a, std::int64_t b, std::string_view op, std::string_view what) {
+  std::int64_t result = 0;
+  XGRAD_CHECK(!__builtin_mul_overflow(a, b, &result), "{}: {} = {} * {} does not fit in a 64-bit size", op, what, a, b);
+  return result;
 }
 
 Shape contiguous_strides(const Shape& shape) {

@@ -1,5 +1,9 @@
 #include "core/storage.hpp"
 
+#include "core/memory.hpp"
+
+#include <malloc.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -17,18 +21,26 @@ namespace {
 // same sizes every step (activations, gradients), and a fresh block from mmap costs a page fault
 // plus the kernel's zero-fill on every 4 KiB page at first touch: for the flagship model that
 // was a tenth of the step. Released blocks wait in per-size free lists (sizes rounded up to whole
-// pages) and are handed out again to a request of the same size. Peak memory stays at the live
-// peak: a request that finds no block of its size first returns every waiting block to the
-// system, so memory held for sizes nobody asks for any more never adds to a new allocation.
+// pages) and are handed out again to a request of the same size. What the cache may hold is
+// bounded, so that freeing memory gives it back:
+//  - blocks above max_block_bytes (32 MiB, where glibc maps blocks on their own) go back to the
+//    system at once: one such tensor freed must not keep its gigabytes resident;
+//  - at most max_cached_bytes (256 MiB, more than a training step of the examples needs) wait;
+//    a block that would exceed it is freed;
+//  - a request that finds no block of its size first returns every waiting block to the system,
+//    so memory held for sizes nobody asks for any more never adds to a new allocation;
+//  - empty_cache() returns every waiting block and asks malloc to give back its free pages.
 // Small buffers go straight to malloc, whose own free lists serve them well.
 class BlockCache {
  public:
-  static constexpr std::size_t min_bytes = std::size_t{1} << 18;  // below: plain aligned_alloc
-  static constexpr std::size_t alignment = 64;                     // a cache line; AVX-512 aligned loads
+  static constexpr std::size_t min_bytes = std::size_t{1} << 18;        // below: plain aligned_alloc
+  static constexpr std::size_t max_block_bytes = std::size_t{32} << 20;  // above: never cached
+  static constexpr std::size_t max_cached_bytes = std::size_t{256} << 20;
+  static constexpr std::size_t alignment = 64;                            // a cache line; AVX-512 aligned loads
 
   void* allocate(std::size_t bytes) {
     bytes = round_up(bytes);
-    if (bytes >= min_bytes) {
+    if (cacheable(bytes)) {
       std::vector<void*> stale;
       {
         std::lock_guard lock(mutex_);
@@ -38,9 +50,7 @@ class BlockCache {
           cached_bytes_ -= bytes;
           return block;
         }
-        for (auto& [size, blocks] : free_) stale.insert(stale.end(), blocks.begin(), blocks.end());
-        free_.clear();
-        cached_bytes_ = 0;
+        stale = take_all();
       }
       for (void* block : stale) std::free(block);
     }
@@ -51,19 +61,48 @@ class BlockCache {
 
   void release(void* block, std::size_t bytes) {
     bytes = round_up(bytes);
-    if (bytes >= min_bytes) {
+    if (cacheable(bytes)) {
       std::lock_guard lock(mutex_);
-      free_[bytes].push_back(block);
-      cached_bytes_ += bytes;
-      return;
+      if (cached_bytes_ + bytes <= max_cached_bytes) {
+        free_[bytes].push_back(block);
+        cached_bytes_ += bytes;
+        return;
+      }
     }
     std::free(block);
   }
 
+  void empty() {
+    std::vector<void*> blocks;
+    {
+      std::lock_guard lock(mutex_);
+      blocks = take_all();
+    }
+    for (void* block : blocks) std::free(block);
+    // Blocks below glibc's mmap threshold went back to its heap: hand its free pages to the system.
+    malloc_trim(0);
+  }
+
+  std::size_t cached_bytes() {
+    std::lock_guard lock(mutex_);
+    return cached_bytes_;
+  }
+
  private:
+  static bool cacheable(std::size_t bytes) { return bytes >= min_bytes && bytes <= max_block_bytes; }
+
   static std::size_t round_up(std::size_t bytes) {
     const std::size_t unit = bytes >= min_bytes ? 4096 : alignment;
     return (bytes + unit - 1) / unit * unit;
+  }
+
+  // Every waiting block, removed from the lists (the caller frees them outside the lock).
+  std::vector<void*> take_all() {
+    std::vector<void*> blocks;
+    for (auto& [size, list] : free_) blocks.insert(blocks.end(), list.begin(), list.end());
+    free_.clear();
+    cached_bytes_ = 0;
+    return blocks;
   }
 
   std::mutex mutex_;
@@ -93,6 +132,10 @@ struct CachingAllocator {
 };
 
 }  // namespace
+
+void empty_cache() { block_cache().empty(); }
+
+std::int64_t cached_bytes() { return static_cast<std::int64_t>(block_cache().cached_bytes()); }
 
 template <class T>
 using AlignedVector = xt::uvector<T, CachingAllocator<T>>;

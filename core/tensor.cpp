@@ -42,7 +42,12 @@ const TensorImpl& Tensor::checked_impl(const char* op) const {
 
 const Shape& Tensor::shape() const { return checked_impl("shape").shape; }
 
-std::int64_t Tensor::size(std::int64_t dim) const { return shape()[normalize_dim(dim, this->dim(), "size")]; }
+std::int64_t Tensor::size(std::int64_t dim) const {
+  // A 0-dim tensor has no size to return for any dim (PyTorch raises too; normalize_dim would
+  // accept -1 and 0 and return an index into the empty shape).
+  XGRAD_CHECK(this->dim() > 0, "size: dimension specified as {} but tensor has no dimensions", dim);
+  return shape()[normalize_dim(dim, this->dim(), "size")];
+}
 
 std::int64_t Tensor::numel() const {
   std::int64_t n = 1;

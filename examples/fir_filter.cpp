@@ -14,6 +14,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "common/cli.hpp"
 #include "common/metrics_csv.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
@@ -21,18 +22,18 @@
 using namespace xgrad;
 namespace ex = xgrad_examples;
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"Learns a known FIR filter's taps with a single Conv1d."};
   int epochs = 20, signals = 256, length = 256, batch_size = 32;
   double lr = 0.05, noise = 0.01, max_error_target = 1e-3;
   std::string out_dir = "out/fir_filter";
-  app.add_option("--epochs", epochs, "Passes over the training signals")->capture_default_str();
-  app.add_option("--signals", signals, "Training signals (another quarter as many are held out)")->capture_default_str();
-  app.add_option("--length", length, "Samples per input signal")->capture_default_str();
-  app.add_option("--batch-size", batch_size)->capture_default_str();
-  app.add_option("--lr", lr, "SGD learning rate (momentum 0.9, cosine schedule)")->capture_default_str();
-  app.add_option("--noise", noise, "Std of the measurement noise added to the filter's output")->capture_default_str();
-  app.add_option("--max-error", max_error_target, "Target: largest |learned - true| tap")->capture_default_str();
+  app.add_option("--epochs", epochs, "Passes over the training signals")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--signals", signals, "Training signals (another quarter as many are held out)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--length", length, "Samples per input signal (at least the filter's 9 taps)")->capture_default_str()->check(CLI::Range(9, 1 << 20));
+  app.add_option("--batch-size", batch_size)->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  app.add_option("--lr", lr, "SGD learning rate (momentum 0.9, cosine schedule)")->capture_default_str()->check(ex::finite_in(1e-12, 1e6));
+  app.add_option("--noise", noise, "Std of the measurement noise added to the filter's output")->capture_default_str()->check(ex::finite_in(0, 1e6));
+  app.add_option("--max-error", max_error_target, "Target: largest |learned - true| tap")->capture_default_str()->check(ex::finite_in(0, 1e6));
   app.add_option("--out-dir", out_dir, "Where metrics.csv and curves.png go")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   manual_seed(0);
@@ -99,4 +100,13 @@ int main(int argc, char** argv) {
   fmt::print("max |learned - true| tap error {:.2e}: {} the target < {:.0e}\n", error, ok ? "meets" : "MISSES",
              max_error_target);
   return ok ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "fir_filter: {}\n", error.what());
+    return 2;
+  }
 }

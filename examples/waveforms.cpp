@@ -18,6 +18,7 @@
 #include <numeric>
 #include <random>
 
+#include "common/cli.hpp"
 #include "common/metrics_csv.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
@@ -104,19 +105,19 @@ double accuracy(nn::Module& model, const Dataset& data) {
   return double(correct) / double(data.size());
 }
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"Classifies noisy sine / square / sawtooth / triangle waves with a small Conv1d network."};
   int epochs = 10, width = 16;
   int64_t train_size = 4000, test_size = 2000, batch_size = 32;
   double lr = 0.05, target = 0.98;
   std::string out_dir = "out/waveforms";
-  app.add_option("--epochs", epochs)->capture_default_str();
-  app.add_option("--train-size", train_size, "Training signals")->capture_default_str();
-  app.add_option("--test-size", test_size, "Held-out test signals")->capture_default_str();
-  app.add_option("--batch-size", batch_size)->capture_default_str();
-  app.add_option("--width", width, "Channels of the first convolution (the others have twice as many)")->capture_default_str();
-  app.add_option("--lr", lr, "SGD learning rate (momentum 0.9, cosine schedule)")->capture_default_str();
-  app.add_option("--min-accuracy", target, "Target test accuracy (the exit status says if it was met)")->capture_default_str();
+  app.add_option("--epochs", epochs)->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--train-size", train_size, "Training signals")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--test-size", test_size, "Held-out test signals")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--batch-size", batch_size)->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  app.add_option("--width", width, "Channels of the first convolution (the others have twice as many)")->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--lr", lr, "SGD learning rate (momentum 0.9, cosine schedule)")->capture_default_str()->check(ex::finite_in(1e-12, 1e6));
+  app.add_option("--min-accuracy", target, "Target test accuracy (the exit status says if it was met)")->capture_default_str()->check(ex::finite_in(0, 1));
   app.add_option("--out-dir", out_dir, "Where metrics.csv and curves.png go")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   manual_seed(0);                // parameter init
@@ -169,4 +170,13 @@ int main(int argc, char** argv) {
   bool ok = test_accuracy >= target;
   fmt::print("test accuracy {:.2f}%: {} the target >= {:.2f}%\n", 100 * test_accuracy, ok ? "meets" : "MISSES", 100 * target);
   return ok ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "waveforms: {}\n", error.what());
+    return 2;
+  }
 }

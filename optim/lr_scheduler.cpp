@@ -72,9 +72,10 @@ double CosineAnnealingLR::compute_lr() const {
   const double lr = optimizer_.lr();
   const double t = static_cast<double>(last_epoch_), T = static_cast<double>(T_max_);
   if (last_epoch_ == 0) return lr;
-  // Python's % is a floor modulo: (last_epoch - 1 - T_max) % (2 T_max) == 0.
-  const std::int64_t period = 2 * T_max_;
-  const std::int64_t phase = ((last_epoch_ - 1 - T_max_) % period + period) % period;
+  // Python's % is a floor modulo: (last_epoch - 1 - T_max) % (2 T_max) == 0. In 128 bits: 2 T_max
+  // and last_epoch - 1 - T_max overflow 64 bits for T_max near INT64_MAX, which Python accepts.
+  const __int128 period = 2 * static_cast<__int128>(T_max_);
+  const __int128 phase = ((static_cast<__int128>(last_epoch_) - 1 - T_max_) % period + period) % period;
   if (phase == 0) return lr + (base_lr_ - eta_min_) * (1 - std::cos(pi / T)) / 2;
   return (1 + std::cos(pi * t / T)) / (1 + std::cos(pi * (t - 1) / T)) * (lr - eta_min_) + eta_min_;
 }

@@ -81,7 +81,12 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
 
 Tensor flatten(const Tensor& a, std::int64_t start_dim, std::int64_t end_dim) {
   check_defined(a, "flatten");
-  if (a.dim() == 0) return a.reshape({1});
+  if (a.dim() == 0) {
+    // A 0-dim tensor flattens to one element; its dims are still checked (-1 or 0, as PyTorch).
+    normalize_dim(start_dim, 0, "flatten");
+    normalize_dim(end_dim, 0, "flatten");
+    return a.reshape({1});
+  }
   const std::int64_t start = normalize_dim(start_dim, a.dim(), "flatten");
   const std::int64_t end = normalize_dim(end_dim, a.dim(), "flatten");
   XGRAD_CHECK(start <= end, "flatten: start_dim {} comes after end_dim {}", start_dim, end_dim);
@@ -255,7 +260,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
                   "cat: sizes must match except in dimension {}: tensor {} has shape {}, tensor 0 has shape {}", d, i,
                   t.shape(), first.shape());
     }
-    out_shape[d] += t.shape()[d];
+    out_shape[d] = checked_add(out_shape[d], t.shape()[d], "cat", "the concatenated size");
   }
   Tensor out = make_tensor(out_shape, first.dtype(), "cat");
   const Split os = split_at(out_shape, d);
@@ -303,13 +308,16 @@ Tensor pad(const Tensor& a, const std::vector<std::int64_t>& pads, double value)
   for (std::size_t i = 0; i < pads.size() / 2; ++i) {
     const std::int64_t d = a.dim() - 1 - static_cast<std::int64_t>(i);
     // Checked: absurd pads must be an error, not signed overflow.
-    XGRAD_CHECK(!__builtin_add_overflow(a.shape()[d], pads[2 * i], &out_shape[d]) &&
-                    !__builtin_add_overflow(out_shape[d], pads[2 * i + 1], &out_shape[d]),
-                "pad: padding {} of dimension {} of input shape {} overflows a 64-bit size", pads, d, a.shape());
+    out_shape[d] = checked_add(checked_add(a.shape()[d], pads[2 * i], "pad", "size + left padding"), pads[2 * i + 1],
+                               "pad", "size + left + right padding");
     XGRAD_CHECK(out_shape[d] >= 0, "pad: padding {} makes dimension {} of input shape {} negative ({})", pads, d,
                 a.shape(), out_shape[d]);
   }
-  Tensor out = full(out_shape, value, {.dtype = a.dtype()});
+  Tensor out = make_tensor(out_shape, a.dtype(), "pad");  // bounded there, with an error naming pad
+  dispatch_all(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    std::fill_n(out.data_ptr<T>(), out.numel(), static_cast<T>(value));
+  });
   // Copy the overlap of input and output, one dim at a time from the innermost.
   const std::int64_t rank = a.dim();
   if (rank == 0) {

@@ -83,7 +83,18 @@ int64_t fit_clip(std::span<const float> samples, std::span<float> clip) {
   return speech.size();
 }
 
-std::vector<float> load_wav_8k(const std::string& path) {
+double loudest_frame_dbfs(std::span<const float> samples, int frame_samples) {
+  double loudest = 0;  // mean square
+  for (size_t begin = 0; begin < samples.size(); begin += size_t(frame_samples)) {
+    size_t end = std::min(samples.size(), begin + size_t(frame_samples));
+    double sum = 0;
+    for (size_t i = begin; i < end; ++i) sum += double(samples[i]) * samples[i];
+    loudest = std::max(loudest, sum / double(end - begin));
+  }
+  return 10 * std::log10(loudest);  // of the mean square: 20 log10(RMS); log10(0) = -inf
+}
+
+std::vector<float> load_wav_mono_8k(const std::string& path) {
   SF_INFO info{};
   std::unique_ptr<SNDFILE, int (*)(SNDFILE*)> file(sf_open(path.c_str(), SFM_READ, &info), sf_close);
   if (!file) throw std::runtime_error(fmt::format("Could not read audio file '{}': {}.", path, sf_strerror(nullptr)));
@@ -93,15 +104,26 @@ std::vector<float> load_wav_8k(const std::string& path) {
   }
   std::vector<float> interleaved(static_cast<size_t>(info.frames * info.channels));
   sf_count_t frames = sf_readf_float(file.get(), interleaved.data(), info.frames);
+  // A float WAV can hold NaN or Inf: they would spread through resampling and the network into
+  // a confident-looking answer, so they are refused here.
+  for (sf_count_t i = 0; i < frames * info.channels; ++i) {
+    if (!std::isfinite(interleaved[size_t(i)])) {
+      throw std::runtime_error(fmt::format("'{}' holds a non-finite sample ({}) at frame {}, channel {}.", path,
+                                           interleaved[size_t(i)], i / info.channels, i % info.channels));
+    }
+  }
   std::vector<float> mono(static_cast<size_t>(frames));
   for (sf_count_t i = 0; i < frames; ++i) {
     float sum = 0;
     for (int c = 0; c < info.channels; ++c) sum += interleaved[i * info.channels + c];
     mono[i] = sum / info.channels;
   }
-  std::vector<float> audio = resample(mono, info.samplerate, kSampleRate);
+  return resample(mono, info.samplerate, kSampleRate);
+}
+
+std::vector<float> load_wav_8k(const std::string& path) {
   std::vector<float> clip(kClipSamples);
-  fit_clip(audio, clip);
+  fit_clip(load_wav_mono_8k(path), clip);
   return clip;
 }
 

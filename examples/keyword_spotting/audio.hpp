@@ -35,8 +35,15 @@ Span find_speech(std::span<const float> samples, int frame_samples = kSampleRate
 // samples before any cut, or 0 (and a zero clip) if `samples` is silent.
 int64_t fit_clip(std::span<const float> samples, std::span<float> clip);
 
-// Any WAV (or other libsndfile format): mixed to mono, resampled to 8 kHz and fitted to 1 s.
-// A silent file gives a zero clip; an unreadable one throws std::runtime_error.
+// The RMS level of the loudest `frame_samples` frame, in dBFS (0 dBFS: a full-scale square wave;
+// -infinity for digital silence or no samples).
+double loudest_frame_dbfs(std::span<const float> samples, int frame_samples = kSampleRate / 100);
+
+// Any WAV (or other libsndfile format): mixed to mono and resampled to 8 kHz, at its own level and
+// length. Throws std::runtime_error for an unreadable file and for NaN or infinite samples.
+std::vector<float> load_wav_mono_8k(const std::string& path);
+
+// load_wav_mono_8k fitted to 1 s (fit_clip). A silent file gives a zero clip.
 std::vector<float> load_wav_8k(const std::string& path);
 
 // Writes 16-bit PCM mono WAV (atomically, through xgrad::write_file_atomically); samples beyond

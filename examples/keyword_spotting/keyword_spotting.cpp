@@ -7,6 +7,9 @@
 //   keyword_spotting                                   make (or load) the data, train, test, save
 //   keyword_spotting --classify word.wav               top-3 words for a WAV file, from the checkpoint
 //
+// Exit status: training 0 (target met), 1 (missed), 2 (error); --classify 0 (a word), 1 (no speech
+// found: the loudest 10 ms is below kSpeechDbfs), 2 (error). A bad option is CLI11's error status.
+//
 // The data (about 8,000 one-second clips spoken by 160 espeak-ng voices) is made on first use and
 // cached in --cache-dir. Target: >= 95% accuracy on the held-out test voices.
 #include <CLI/CLI.hpp>
@@ -14,12 +17,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <numeric>
 #include <optional>
 #include <random>
 
+#include "common/cli.hpp"
 #include "common/metrics_csv.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
@@ -30,6 +35,11 @@
 using namespace xgrad;
 namespace ex = xgrad_examples;
 constexpr int64_t kClasses = int64_t(kws::kWords.size());
+constexpr int64_t kMaxWidth = 1024;  // --width, and the widest model --classify accepts from a checkpoint
+// --classify hears no speech when the loudest 10 ms of the file is quieter than this (RMS, dBFS).
+// The training words peak near -7 dBFS, speech recorded at a low gain near -30, a quiet room's
+// noise floor lies below -60: rather than normalizing noise up to a word and guessing, it says so.
+constexpr double kSpeechDbfs = -50;
 
 // M5 (Dai et al., 2017, "Very deep convolutional neural networks for raw waveforms"): a wide first
 // convolution with a large stride acts as a learned filter bank; each block then sees 4x longer
@@ -80,13 +90,16 @@ std::map<std::string, Shape> m5_shapes(int64_t width) {
 // shape by shape against the file before any model is built: a small crafted file must not make
 // --classify build a huge model only to find out that it does not fit.
 int64_t m5_width(const nn::StateDict& state, const std::string& checkpoint) {
-  int64_t width = 0;
+  int64_t width = 0;  // the model's width is the first convolution's output channels
   for (const auto& [name, tensor] : state) {
-    if (name == "0.weight" && tensor.dim() == 3) width = tensor.shape()[0];
+    if (name != "0.weight") continue;
+    if (tensor.dim() != 3) {  // the other extents are checked with every entry below
+      throw std::runtime_error(fmt::format("'{}' does not hold an M5 model (0.weight has shape {}, not [width, 1, 80]).",
+                                           checkpoint, tensor.shape()));
+    }
+    width = tensor.shape()[0];
   }
-  if (width <= 0) {
-    throw std::runtime_error(fmt::format("'{}' does not hold an M5 model (no 3-dimensional 0.weight).", checkpoint));
-  }
+  if (width <= 0) throw std::runtime_error(fmt::format("'{}' does not hold an M5 model (no 0.weight).", checkpoint));
   std::map<std::string, Shape> expected = m5_shapes(width);
   std::vector<std::string> problems;
   for (const auto& [name, tensor] : state) {
@@ -170,19 +183,46 @@ void print_confusion(const Confusion& confusion) {
   }
 }
 
+// The first parameter or buffer of `model` that holds a NaN or an infinity, or "" when all are finite.
+std::string first_non_finite(const nn::Module& model) {
+  for (const auto& [name, tensor] : model.state_dict()) {
+    const Tensor values = tensor.to(kFloat64);
+    const double* v = values.data_ptr<double>();
+    if (!std::all_of(v, v + values.numel(), [](double x) { return std::isfinite(x); })) return name;
+  }
+  return "";
+}
+
 // --classify: the checkpoint's model on one WAV file (any rate or channel count: mixed to mono,
 // resampled to 8 kHz, silence trimmed and the word centred in 1 s, as the training clips).
 int classify(const std::string& wav_path, const std::string& checkpoint) {
   const nn::StateDict state = nn::load_tensors(checkpoint);  // at most as large as the file
-  auto model = make_m5(m5_width(state, checkpoint));
+  const int64_t width = m5_width(state, checkpoint);           // every name and shape checked first
+  if (width > kMaxWidth) {
+    throw std::runtime_error(fmt::format("'{}' holds a model of width {}, more than this program makes (at most {}).",
+                                         checkpoint, width, kMaxWidth));
+  }
+  auto model = make_m5(width);
   model->load_state_dict(state);
+  if (std::string name = first_non_finite(*model); !name.empty()) {
+    throw std::runtime_error(fmt::format("'{}' holds NaN or infinite values in '{}'; it cannot classify.", checkpoint, name));
+  }
   model->eval();
   NoGradGuard no_grad;
-  std::vector<float> clip = kws::load_wav_8k(wav_path);
-  Tensor x = empty({1, 1, kws::kClipSamples});
-  std::ranges::copy(clip, x.data_ptr<float>());
+  std::vector<float> audio = kws::load_wav_mono_8k(wav_path);  // refuses NaN or infinite samples
+  const double level = kws::loudest_frame_dbfs(audio);
+  if (!(level >= kSpeechDbfs)) {
+    fmt::print("{}: no speech found (the loudest 10 ms is at {:.1f} dBFS, below the {:.0f} dBFS a word needs)\n", wav_path,
+               level, kSpeechDbfs);
+    return 1;
+  }
+  Tensor x = zeros({1, 1, kws::kClipSamples});
+  kws::fit_clip(audio, {x.data_ptr<float>(), size_t(kws::kClipSamples)});
   Tensor probabilities = nn::functional::softmax((*model)(x), 1);
   const float* p = probabilities.data_ptr<float>();
+  if (!std::all_of(p, p + kClasses, [](float v) { return std::isfinite(v); })) {
+    throw std::runtime_error(fmt::format("the model's output for '{}' is not finite (its weights overflow).", wav_path));
+  }
   std::vector<int64_t> ranked(kClasses);
   std::iota(ranked.begin(), ranked.end(), 0);
   std::ranges::sort(ranked, [&](int64_t a, int64_t b) { return p[a] > p[b]; });
@@ -198,18 +238,25 @@ int main(int argc, char** argv) {
   double lr = 0.05, target = 0.95;
   std::string cache_dir = "data/keyword_spotting", out_dir = "out/keyword_spotting", checkpoint, classify_path;
   kws::Config data_config;
-  app.add_option("--epochs", epochs)->capture_default_str();
-  app.add_option("--batch-size", batch_size)->capture_default_str();
-  app.add_option("--lr", lr, "Peak SGD learning rate (momentum 0.9, cosine schedule)")->capture_default_str();
-  app.add_option("--width", width, "Channels of the first two convolutions (the last two have twice as many)")->capture_default_str();
-  app.add_option("--min-accuracy", target, "Target accuracy on the test voices (the exit status says if it was met)")->capture_default_str();
+  app.add_option("--epochs", epochs)->capture_default_str()->check(CLI::Range(1, 10000));
+  app.add_option("--batch-size", batch_size)->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  app.add_option("--lr", lr, "Peak SGD learning rate (momentum 0.9, cosine schedule)")->capture_default_str()->check(ex::finite_in(1e-12, 1e6));
+  app.add_option("--width", width, "Channels of the first two convolutions (the last two have twice as many)")->capture_default_str()->check(CLI::Range(int64_t{1}, kMaxWidth));
+  app.add_option("--min-accuracy", target, "Target accuracy on the test voices (the exit status says if it was met)")->capture_default_str()->check(ex::finite_in(0, 1));
   app.add_option("--cache-dir", cache_dir, "Where the synthesized dataset is cached")->capture_default_str();
   app.add_option("--dialects", data_config.dialects, "espeak-ng English dialects (data set)")->delimiter(',')->capture_default_str();
   app.add_option("--variants", data_config.variants, "espeak-ng voice variants (data set)")->delimiter(',')->capture_default_str();
-  app.add_option("--renditions", data_config.renditions, "Times each voice says each word (data set)")->capture_default_str();
+  app.add_option("--renditions", data_config.renditions, "Times each voice says each word (data set)")->capture_default_str()->check(CLI::Range(1, 100));
   app.add_option("--out-dir", out_dir, "Where metrics.csv, curves.png and the checkpoint go")->capture_default_str();
-  app.add_option("--checkpoint", checkpoint, "Model file to write (training) or read (--classify); default <out-dir>/model.xgrad");
-  app.add_option("--classify", classify_path, "Classify this WAV file with the checkpoint instead of training");
+  app.add_option("--checkpoint", checkpoint,
+                 "Model file to write (training; only a model that trained to finite weights replaces it) or read "
+                 "(--classify); default <out-dir>/model.xgrad");
+  app.add_option("--classify", classify_path,
+                 fmt::format("Classify this WAV file with the checkpoint instead of training: the top 3 words, or \"no "
+                             "speech found\" (exit status 1) when its loudest 10 ms is below {:.0f} dBFS RMS; NaN or "
+                             "infinite samples or weights are an error",
+                             kSpeechDbfs))
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   if (checkpoint.empty()) checkpoint = out_dir + "/model.xgrad";
 
@@ -239,8 +286,12 @@ int main(int argc, char** argv) {
     std::iota(order.begin(), order.end(), 0);
     batch_size = parallel.local_batch(batch_size);  // --batch-size is the global batch
     const int64_t steps = (parallel.shard_size(data.train.size()) + batch_size - 1) / batch_size;
+    if (steps <= 0) throw std::runtime_error(fmt::format("the training split is empty; '{}' was left as it was.", checkpoint));
     double best_valid = -1, train_seconds = 0;
+    bool saved = false;  // a checkpoint is written only for a model that trained (see below)
+    int epochs_run = 0;
     for (int epoch = 1; epoch <= epochs; ++epoch) {
+      ++epochs_run;
       auto epoch_start = std::chrono::steady_clock::now();
       parallel.shuffle(order, data.train.size(), epoch, rng);
       ex::ProgressBar bar(steps, fmt::format("epoch {}/{}", epoch, epochs));
@@ -269,13 +320,26 @@ int main(int argc, char** argv) {
       fmt::print("epoch {}/{}: train loss {:.4f}, train accuracy {:.2f}%, valid accuracy {:.2f}%\n", epoch, epochs,
                  loss_sum / double(seen), 100.0 * double(correct) / double(seen), 100 * valid_accuracy);
       if (csv) csv->row({double(epoch), loss_sum / double(seen), double(correct) / double(seen), valid_accuracy});
+      // A diverged run (a non-finite loss or weight: the learning rate is too high) must not replace
+      // a checkpoint; the epochs after it would only carry the NaNs on. Every rank sees the same sums
+      // and weights, so every rank stops.
+      if (const std::string name = first_non_finite(*model); !std::isfinite(loss_sum) || !name.empty()) {
+        fmt::print(stderr, "keyword_spotting: training diverged in epoch {} (train loss {}{}); stopping\n", epoch,
+                   loss_sum / double(seen), name.empty() ? "" : ", non-finite " + name);
+        break;
+      }
       if (valid_accuracy >= best_valid) {  // keep the epoch that does best on voices it did not train on
         best_valid = valid_accuracy;
         if (parallel.is_main()) model->save(checkpoint);
+        saved = true;
       }
     }
-    fmt::print("training: {:.0f} samples/s ({} epochs of {} clips in {})\n", double(epochs * data.train.size()) / train_seconds,
-               epochs, data.train.size(), ex::format_duration(train_seconds));
+    if (!saved) {
+      throw std::runtime_error(fmt::format("no epoch trained a usable model; '{}' was left as it was.", checkpoint));
+    }
+    fmt::print("training: {:.0f} samples/s ({} epochs of {} clips in {})\n",
+               train_seconds > 0 ? double(epochs_run * data.train.size()) / train_seconds : 0.0, epochs_run, data.train.size(),
+               ex::format_duration(train_seconds));
 
     if (!parallel.is_main()) return 0;  // rank 0 tests and reports
     model->load(checkpoint);

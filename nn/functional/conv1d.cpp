@@ -118,7 +118,8 @@ const T* data_or_null(const Tensor& t) {
 // grows with the padding; when padding dwarfs the input (an absurd but valid
 // configuration) the reference kernels, which never materialize it, are used.
 bool padding_dominates(const Conv1dGeometry& g) {
-  return g.pad_left + g.pad_right > 16 * g.in_length + (std::int64_t{1} << 16);
+  // In 128 bits: an empty batch may be 2^62 long.
+  return g.pad_left + g.pad_right > static_cast<__int128>(16) * g.in_length + (std::int64_t{1} << 16);
 }
 
 // True inside a backward run with create_graph (the engine turns grad mode on
@@ -286,7 +287,9 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
                                 .groups = p.groups,
                                 .pad_left = p.pad_left,
                                 .pad_right = p.pad_right};
-  const bool reference = detail::conv1d_use_reference() || padding_dominates(geometry);
+  // An empty batch goes to the reference kernels too: the fast ones size their workspace by the
+  // length, which an empty batch does not bound (a (0, C, 2^45) input holds nothing).
+  const bool reference = detail::conv1d_use_reference() || padding_dominates(geometry) || geometry.batch == 0;
   const Tensor out = conv1d_batched(x, weight, bias, geometry, reference);
   return batched ? out : out.squeeze(0);
 }

@@ -3,8 +3,9 @@
 // that output position j copies; the forward gathers through it and the
 // backward scatters (adds) back through it, so the two cannot disagree.
 #include <algorithm>
-#include <limits>
 #include <memory>
+#include <new>
+#include <vector>
 
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
@@ -111,9 +112,31 @@ Tensor pad1d(const Tensor& input, std::int64_t left, std::int64_t right, std::st
               "more than once",
               left, right, length, input.shape());
 
-  XGRAD_CHECK(right <= std::numeric_limits<std::int64_t>::max() / 2 - length - left,
-              "pad1d: padding ({}, {}) of input {} is too large", left, right, input.shape());
-  return pad1d_gather(input, std::make_shared<const std::vector<std::int64_t>>(source_positions(length, left, right, mode)));
+  // Sizes first, checked and bounded before the table of one entry per output
+  // position is built: an absurd padding is an xgrad::Error, not a huge vector.
+  const std::int64_t out_length =
+      checked_add(checked_add(length, left, "pad1d", "length + left"), right, "pad1d", "length + left + right");
+  Shape out_shape = input.shape();
+  out_shape.back() = out_length;
+  if (input.numel() == 0) {
+    // Empty rows need no table: the result is empty whatever the width.
+    return record("Pad1dBackward", make_tensor(out_shape, input.dtype(), "pad1d"), {input},
+                  [shape = input.shape()](const Tensor& g, const NeedsGrad&) {
+                    return std::vector<Tensor>{zeros(shape, {.dtype = g.dtype()})};  // nothing flows through nothing
+                  });
+  }
+  const std::int64_t numel = checked_numel(out_shape, "pad1d");
+  XGRAD_CHECK(numel <= (std::int64_t{1} << 40),
+              "pad1d: {} padding ({}, {}) of input {} asks for {} elements, more than this build allows (2^40)", mode,
+              left, right, input.shape(), numel);
+  Source source;
+  try {
+    source = std::make_shared<const std::vector<std::int64_t>>(source_positions(length, left, right, mode));
+  } catch (const std::bad_alloc&) {
+    fail("pad1d: out of memory for the {} source positions of {} padding ({}, {}) of input {}", out_length, mode, left,
+         right, input.shape());
+  }
+  return pad1d_gather(input, source);
 }
 
 }  // namespace xgrad::nn::functional

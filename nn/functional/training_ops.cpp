@@ -67,14 +67,23 @@ Shape with_length(Shape leading, std::int64_t length) {
   return leading;
 }
 
-// PyTorch's pooling_output_shape: floor or ceil, and in ceil mode the last
-// window must start inside the input or the left padding.
-std::int64_t pooled_length(std::int64_t length, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
-                           std::int64_t dilation, bool ceil_mode) {
-  const std::int64_t span = length + 2 * padding - dilation * (kernel - 1) - 1;
-  if (span < 0) return 0;
-  std::int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
-  if (ceil_mode && (out - 1) * stride >= length + padding) --out;
+// PyTorch's pooling_output_shape: floor or ceil, and in ceil mode the last window must start
+// inside the input or the left padding. The padded length must fit in 64 bits (else xgrad::Error);
+// everything else is arranged so that it cannot overflow for any kernel, stride or dilation: a
+// window whose extent dilation * (kernel - 1) + 1 exceeds the padded length gives no output.
+std::int64_t pooled_length(const char* op, std::int64_t length, std::int64_t kernel, std::int64_t stride,
+                           std::int64_t padding, std::int64_t dilation, bool ceil_mode) {
+  const std::int64_t padded =
+      checked_add(length, checked_mul(2, padding, op, "2 * padding"), op, "the padded length (length + 2 * padding)");
+  if (padded < 1 || (kernel > 1 && dilation > (padded - 1) / (kernel - 1))) return 0;
+  const std::int64_t span = padded - 1 - dilation * (kernel - 1);  // >= 0, and no overflow
+  std::int64_t out = span / stride + 1;
+  if (ceil_mode && span % stride != 0) {
+    ++out;
+    // The last window must start at (out - 1) * stride < length + padding.
+    const std::int64_t limit = length + padding;  // <= padded: fits
+    if (out - 1 >= limit / stride + (limit % stride != 0)) --out;
+  }
   return out;
 }
 
@@ -86,6 +95,21 @@ void check_pool_options(const char* op, std::int64_t kernel, std::int64_t stride
   XGRAD_CHECK(padding >= 0 && padding <= kernel / 2,
               "{}: padding should be at most half of kernel size, but got padding={} and kernel_size={}", op, padding,
               kernel);
+}
+
+// The taps j < kernel of a window starting at `start` (dilation apart) that fall inside [0, length):
+// j in [first, end). Computed, not searched, so a huge kernel or padding costs nothing (the loop
+// over them is bounded by the length, not by kernel_size), and start + j * dilation never overflows.
+struct Taps {
+  std::int64_t first, end;
+};
+Taps taps_inside(std::int64_t start, std::int64_t length, std::int64_t kernel, std::int64_t dilation) {
+  // start >= -padding and length - start <= length + padding: both fit; a / b rounded up as
+  // a / b + (a % b != 0), which cannot overflow for any dilation.
+  auto ceil_div = [](std::int64_t a, std::int64_t b) { return a / b + (a % b != 0); };
+  const std::int64_t first = start >= 0 ? 0 : ceil_div(-start, dilation);
+  const std::int64_t end = start >= length ? 0 : std::min(kernel, ceil_div(length - start, dilation));
+  return {first, std::max(first, end)};
 }
 
 // Rows of `row_elements` per parallel_for chunk: enough work (~32K elements) to pay for a wake-up.
@@ -328,7 +352,8 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
   const std::int64_t padding = options.padding, dilation = options.dilation;
   check_pool_options("max_pool1d", kernel_size, stride, padding, dilation);
   const PoolRows p = pool_rows(input, "max_pool1d");
-  const std::int64_t out_length = pooled_length(p.length, kernel_size, stride, padding, dilation, options.ceil_mode);
+  const std::int64_t out_length =
+      pooled_length("max_pool1d", p.length, kernel_size, stride, padding, dilation, options.ceil_mode);
   XGRAD_CHECK(out_length >= 1,
               "max_pool1d: input of shape {} is too short for kernel_size={}, dilation={}, padding={} (output length "
               "would be {})",
@@ -349,7 +374,7 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
     // Windows [first_inside, end_inside) lie inside the row; with stride == kernel (and no
     // dilation) they go through max_windows, a block at a time.
     const auto windows = dilation == 1 && stride == kernel_size ? max_windows_for<T>(kernel_size) : nullptr;
-    const std::int64_t first_inside = std::min(out_length, (padding + stride - 1) / stride);
+    const std::int64_t first_inside = std::min(out_length, padding / stride + (padding % stride != 0));
     const std::int64_t last_start = L - kernel_size + padding;  // of an inside window, before / stride
     const std::int64_t end_inside =
         last_start < 0 ? first_inside : std::clamp<std::int64_t>(last_start / stride + 1, first_inside, out_length);
@@ -361,7 +386,7 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
         const std::int64_t start = o * stride - padding;
         std::int64_t best = -1;
         T best_value = -std::numeric_limits<T>::infinity();
-        if (dilation == 1 && start >= 0 && start + kernel_size <= L) {
+        if (dilation == 1 && start >= 0 && kernel_size <= L - start) {
           // Interior window: no bounds checks, and no branches on the data (a compare-and-select per
           // element) unless the window holds a NaN, which the loop below handles as before.
           T fast_value = x[start];
@@ -389,9 +414,9 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
             }
           }
         } else {
-          for (std::int64_t j = 0; j < kernel_size; ++j) {
+          const Taps taps = taps_inside(start, L, kernel_size, dilation);
+          for (std::int64_t j = taps.first; j < taps.end; ++j) {
             const std::int64_t pos = start + j * dilation;
-            if (pos < 0 || pos >= L) continue;
             const T v = x[pos];
             if (best < 0 || v > best_value || std::isnan(v)) {
               best_value = v;
@@ -434,8 +459,10 @@ struct AvgWindow {
 
 AvgWindow avg_window(std::int64_t o, std::int64_t L, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
                      bool count_include_pad) {
+  // o * stride < the padded length (pooled_length checked it fits), and start + kernel is taken
+  // as start + min(kernel, L + padding - start) so that a huge kernel cannot overflow.
   std::int64_t start = o * stride - padding;
-  std::int64_t end = std::min(start + kernel, L + padding);
+  std::int64_t end = start + std::min(kernel, L + padding - start);
   const std::int64_t pool_size = end - start;
   start = std::max<std::int64_t>(start, 0);
   end = std::min(end, L);
@@ -505,7 +532,7 @@ Tensor avg_pool1d(const Tensor& input, std::int64_t kernel_size, AvgPool1dOption
   const std::int64_t padding = options.padding;
   check_pool_options("avg_pool1d", kernel_size, stride, padding, 1);
   const PoolRows p = pool_rows(input, "avg_pool1d");
-  const std::int64_t out_length = pooled_length(p.length, kernel_size, stride, padding, 1, options.ceil_mode);
+  const std::int64_t out_length = pooled_length("avg_pool1d", p.length, kernel_size, stride, padding, 1, options.ceil_mode);
   XGRAD_CHECK(out_length >= 1,
               "avg_pool1d: input of shape {} is too short for kernel_size={}, padding={} (output length would be {})",
               input.shape(), kernel_size, padding, out_length);
@@ -542,6 +569,10 @@ Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size) {
   XGRAD_CHECK(output_size > 0, "adaptive_avg_pool1d: output_size must be positive, got {}", output_size);
   const PoolRows p = pool_rows(input, "adaptive_avg_pool1d");
   XGRAD_CHECK(p.length > 0, "adaptive_avg_pool1d: input of shape {} has an empty length dim", input.shape());
+  // Window bounds are computed as o * L / output_size and (o + 1) * L + output_size - 1: both fit
+  // when L * output_size + output_size does.
+  checked_add(checked_mul(p.length, output_size, "adaptive_avg_pool1d", "length * output_size"), output_size,
+              "adaptive_avg_pool1d", "length * output_size + output_size");
   Tensor out = make_tensor(with_length(p.leading, output_size), input.dtype(), "adaptive_avg_pool1d");
   const std::int64_t L = p.length;
   dispatch(input.dtype(), [&](auto zero) {
@@ -802,8 +833,8 @@ struct Lanes {
 
 Lanes lanes_along(const Tensor& t, std::int64_t dim, const char* op) {
   Lanes lanes;
+  const std::int64_t d = normalize_dim(dim, t.dim(), op);  // a 0-dim tensor takes -1 or 0 (one lane of one)
   if (t.dim() == 0) return lanes;
-  const std::int64_t d = normalize_dim(dim, t.dim(), op);
   for (std::int64_t i = 0; i < d; ++i) lanes.outer *= t.size(i);
   lanes.extent = t.size(d);
   for (std::int64_t i = d + 1; i < t.dim(); ++i) lanes.inner *= t.size(i);
