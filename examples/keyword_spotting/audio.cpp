@@ -23,8 +23,15 @@ std::vector<float> resample(std::span<const float> samples, int from_rate, int t
     throw std::invalid_argument(fmt::format("resample needs positive rates, got {} -> {} Hz.", from_rate, to_rate));
   }
   if (from_rate == to_rate) return {samples.begin(), samples.end()};
-  if (samples.empty()) return {};
   double ratio = static_cast<double>(to_rate) / from_rate;
+  // libsamplerate converts by factors of 1/256 to 256 (its SRC_MAX_RATIO).
+  if (ratio < 1.0 / 256 || ratio > 256) {
+    throw std::invalid_argument(fmt::format("resample: {} -> {} Hz is a factor of {:.3g}; libsamplerate converts by "
+                                            "factors of 1/256 to 256 only (from {} to {} Hz for {} Hz).",
+                                            from_rate, to_rate, ratio, (to_rate + 255) / 256,
+                                            static_cast<std::int64_t>(to_rate) * 256, to_rate));
+  }
+  if (samples.empty()) return {};
   std::vector<float> out(static_cast<size_t>(std::ceil(samples.size() * ratio)) + 16);
   SRC_DATA data{};
   data.data_in = samples.data();
@@ -35,7 +42,8 @@ std::vector<float> resample(std::span<const float> samples, int from_rate, int t
   data.end_of_input = 1;
   // src_simple keeps no state between calls, so threads can resample at the same time.
   if (int error = src_simple(&data, static_cast<int>(quality), 1); error != 0) {
-    throw std::runtime_error(fmt::format("libsamplerate failed: {}.", src_strerror(error)));
+    throw std::runtime_error(fmt::format("resample: libsamplerate failed converting {} samples from {} to {} Hz: {}.",
+                                         samples.size(), from_rate, to_rate, src_strerror(error)));
   }
   out.resize(static_cast<size_t>(data.output_frames_gen));
   return out;
@@ -118,7 +126,12 @@ std::vector<float> load_wav_mono_8k(const std::string& path) {
     for (int c = 0; c < info.channels; ++c) sum += interleaved[i * info.channels + c];
     mono[i] = sum / info.channels;
   }
-  return resample(mono, info.samplerate, kSampleRate);
+  try {
+    return resample(mono, info.samplerate, kSampleRate);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("'{}' ({} Hz) cannot be read as {} Hz audio: {}", path, info.samplerate,
+                                         kSampleRate, e.what()));
+  }
 }
 
 std::vector<float> load_wav_8k(const std::string& path) {

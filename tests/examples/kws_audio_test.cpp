@@ -30,6 +30,21 @@ TEST_CASE("resample: 1 s at 22050 Hz becomes 1 s at 8 kHz with the same tone") {
   CHECK(resample(std::vector<float>{}, 22050, 8000).empty());
   CHECK(resample(sine(8000, 0.5, 100), 8000, 8000).size() == 4000);
   CHECK_THROWS_AS(resample(sine(8000, 0.1, 100), 0, 8000), std::invalid_argument);
+  // Beyond libsamplerate's factor of 256 the message names both rates and the range.
+  CHECK_THROWS_WITH_AS(resample(sine(8000, 0.1, 100), 2147483647, 8000),
+                       "resample: 2147483647 -> 8000 Hz is a factor of 3.73e-06; libsamplerate converts by factors of "
+                       "1/256 to 256 only (from 32 to 2048000 Hz for 8000 Hz).",
+                       std::invalid_argument);
+}
+
+TEST_CASE("load_wav_8k: a WAV at a rate the resampler cannot convert names the file and the rate") {
+  TempDir dir;
+  const int rate = 4000000;  // 4 MHz: a valid WAV header, 500 times 8 kHz
+  save_wav(dir / "fast.wav", sine(rate, 0.01, 1000), rate);
+  CHECK_THROWS_WITH_AS(load_wav_8k(dir / "fast.wav"),
+                       doctest::Contains("fast.wav' (4000000 Hz) cannot be read as 8000 Hz audio: resample: 4000000 -> "
+                                         "8000 Hz"),
+                       std::runtime_error);
 }
 
 TEST_CASE("fit_clip: trims silence, centres the word and scales its peak") {
