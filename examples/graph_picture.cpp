@@ -1,6 +1,6 @@
 // graph_picture: what the recorded graph looks like. Every op on a tensor that requires grad
 // records a node; backward walks these nodes from the loss back to the leaves. autograd::to_dot
-// draws them as Graphviz DOT, first for a one-line expression, then for a small Conv1d model.
+// draws them as Graphviz DOT, first for a one-line expression, then for the flagship M5 model.
 //
 //   graph_picture [--out-dir out/graph_picture]
 //
@@ -15,41 +15,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include "keyword_spotting/m5.hpp"
 
 using namespace xgrad;
 
 namespace {
-
-// The keyword-spotting example's M5 network in miniature (its make_m5 lives in that program, not
-// in a header): two Conv1d-BatchNorm-ReLU-MaxPool blocks instead of four, then global average
-// pooling and a Linear classifier. (N, 1, 1000) -> (N, 10) logits.
-std::shared_ptr<nn::Sequential> make_small_m5() {
-  auto model = std::make_shared<nn::Sequential>();
-  auto block = [&](int64_t in, int64_t out, int64_t kernel, int64_t stride) {
-    model->push_back(std::make_shared<nn::Conv1d>(in, out, kernel, nn::Conv1dOptions{.stride = stride}));
-    model->push_back(std::make_shared<nn::BatchNorm1d>(out));
-    model->push_back(std::make_shared<nn::ReLU>());
-    model->push_back(std::make_shared<nn::MaxPool1d>(4));
-  };
-  block(1, 8, 20, 4);  // (N, 8, 246) -> pool (N, 8, 61)
-  block(8, 16, 3, 1);  // (N, 16, 59) -> pool (N, 16, 14)
-  model->push_back(std::make_shared<nn::AdaptiveAvgPool1d>(1));  // (N, 16, 1)
-  model->push_back(std::make_shared<nn::Flatten>());             // (N, 16)
-  model->push_back(std::make_shared<nn::Linear>(16, 10));        // (N, 10)
-  return model;
-}
-
-bool write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) fmt::print(stderr, "could not write {}\n", path.string());
-  return bool(out);
-}
-
-bool dot_on_path() { return std::system("command -v dot > /dev/null 2>&1") == 0; }
 
 // A path as one single-quoted shell word (a ' inside becomes '\'').
 std::string shell_quoted(const std::filesystem::path& path) {
@@ -57,6 +31,32 @@ std::string shell_quoted(const std::filesystem::path& path) {
   for (char c : path.string()) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
+
+// Every output goes through xgrad's atomic writer: a crash leaves the old file or the new one.
+bool write_file(const std::filesystem::path& path, std::string_view bytes) {
+  try {
+    write_file_atomically(path.string(), bytes, "graph_picture");
+    return true;
+  } catch (const Error& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return false;
+  }
+}
+
+// `dot -Tpng` of a DOT file, read from dot's standard output (so the PNG, too, is written
+// atomically by write_file); empty when dot fails.
+std::string render_png(const std::filesystem::path& dot_file) {
+  const std::string command = "dot -Tpng " + shell_quoted(dot_file);
+  std::FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return "";
+  std::string png;
+  char buffer[1 << 16];
+  for (std::size_t got; (got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0;) png.append(buffer, got);
+  return pclose(pipe) == 0 ? png : "";
+}
+
+bool dot_on_path() { return std::system("command -v dot > /dev/null 2>&1") == 0; }
+
 
 }  // namespace
 
@@ -82,10 +82,11 @@ int main(int argc, char** argv) {
   if (!write_file(out_dir / "expression.dot", expression)) return 1;
   fmt::print("loss = ((w * x + b).tanh() - target).pow(2).mean(), recorded as:\n{}\n", expression);
 
-  // 2. A model: each module's ops appear in order, its parameters named as in named_parameters().
-  auto model = make_small_m5();
-  Tensor clips = randn({2, 1, 1000});
-  Tensor labels = zeros({2});  // class indices, as a float tensor
+  // 2. The flagship's model (keyword_spotting's M5, width 32): each module's ops appear in order,
+  // its parameters named as in named_parameters().
+  auto model = kws::make_m5(32);
+  Tensor clips = randn({2, 1, 8000});  // two one-second clips at 8 kHz
+  Tensor labels = zeros({2});          // class indices
   Tensor model_loss = nn::functional::cross_entropy((*model)(clips), labels);
   const std::string model_dot = autograd::to_dot(model_loss, model->named_parameters());
   if (!write_file(out_dir / "model.dot", model_dot)) return 1;
@@ -99,16 +100,16 @@ int main(int argc, char** argv) {
                "scripts/setup.sh examples) and render with:\n");
   }
   for (const std::string name : {"expression", "model"}) {
-    const std::string command = fmt::format("dot -Tpng {} -o {}", shell_quoted(out_dir / (name + ".dot")),
-                                            shell_quoted(out_dir / (name + ".png")));
-    std::fflush(stdout);  // our lines before anything dot prints
+    const std::filesystem::path dot_file = out_dir / (name + ".dot"), png_file = out_dir / (name + ".png");
     if (!have_dot) {
-      fmt::print("  {}\n", command);
-    } else if (std::system(command.c_str()) != 0) {
-      fmt::print(stderr, "failed: {}\n", command);
-      return 1;
-    } else {
-      fmt::print("rendered {}\n", (out_dir / (name + ".png")).string());
+      fmt::print("  dot -Tpng {} -o {}\n", shell_quoted(dot_file), shell_quoted(png_file));
+      continue;
     }
+    const std::string png = render_png(dot_file);
+    if (png.empty() || !write_file(png_file, png)) {
+      fmt::print(stderr, "failed to render {}\n", dot_file.string());
+      return 1;
+    }
+    fmt::print("rendered {}\n", png_file.string());
   }
 }

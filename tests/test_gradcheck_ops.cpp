@@ -3,6 +3,8 @@
 // input domain. Adding an op is adding a row.
 #include <doctest/doctest.h>
 
+#include <functional>
+
 #include "support/testing.hpp"
 
 using namespace xgrad;
@@ -175,35 +177,28 @@ std::vector<OpCase> op_table() {
 
 }  // namespace
 
-TEST_CASE("gradcheck: every differentiable op in the table") {
+namespace {
+// Runs `check` (gradcheck or gradgradcheck) on every row, each from the same seed.
+void check_every_row(const std::function<autograd::GradcheckResult(const autograd::GradcheckFn&, const std::vector<Tensor>&,
+                                                                     autograd::GradcheckOptions)>& check) {
   for (const OpCase& op : op_table()) {
     CAPTURE(op.name);
     manual_seed(42);
     std::vector<Tensor> inputs;
     for (const Shape& shape : op.shapes) inputs.push_back(testing::make_input(shape, op.domain));
     try {
-      const autograd::GradcheckResult result = autograd::gradcheck(op.fn, inputs);
+      const autograd::GradcheckResult result = check(op.fn, inputs, {});
       CHECK_MESSAGE(result.passed, op.name, ": ", result.message);
     } catch (const std::exception& e) {
       FAIL_CHECK(op.name, " threw: ", e.what());
     }
   }
 }
+}  // namespace
 
-TEST_CASE("gradgradcheck: every differentiable op in the table") {
-  for (const OpCase& op : op_table()) {
-    CAPTURE(op.name);
-    manual_seed(42);
-    std::vector<Tensor> inputs;
-    for (const Shape& shape : op.shapes) inputs.push_back(testing::make_input(shape, op.domain));
-    try {
-      const autograd::GradcheckResult result = autograd::gradgradcheck(op.fn, inputs);
-      CHECK_MESSAGE(result.passed, op.name, ": ", result.message);
-    } catch (const std::exception& e) {
-      FAIL_CHECK(op.name, " threw: ", e.what());
-    }
-  }
-}
+TEST_CASE("gradcheck: every differentiable op in the table") { check_every_row(autograd::gradcheck); }
+
+TEST_CASE("gradgradcheck: every differentiable op in the table") { check_every_row(autograd::gradgradcheck); }
 
 TEST_CASE("gradcheck: to(float32) and back passes the gradient through, converted") {
   manual_seed(3);

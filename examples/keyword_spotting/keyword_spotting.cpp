@@ -31,42 +31,20 @@
 #include "keyword_spotting/augment.hpp"
 #include "keyword_spotting/data_parallel.hpp"
 #include "keyword_spotting/dataset.hpp"
+#include "keyword_spotting/m5.hpp"
 
 using namespace xgrad;
 namespace ex = xgrad_examples;
-constexpr int64_t kClasses = int64_t(kws::kWords.size());
+using kws::M5Block;
+using kws::m5_blocks;
+using kws::make_m5;
+constexpr int64_t kClasses = kws::kM5Classes;
+static_assert(kClasses == int64_t(kws::kWords.size()), "M5 predicts one class per word");
 constexpr int64_t kMaxWidth = 1024;  // --width, and the widest model --classify accepts from a checkpoint
 // --classify hears no speech when the loudest 10 ms of the file is quieter than this (RMS, dBFS).
 // The training words peak near -7 dBFS, speech recorded at a low gain near -30, a quiet room's
 // noise floor lies below -60: rather than normalizing noise up to a word and guessing, it says so.
 constexpr double kSpeechDbfs = -50;
-
-// M5 (Dai et al., 2017, "Very deep convolutional neural networks for raw waveforms"): a wide first
-// convolution with a large stride acts as a learned filter bank; each block then sees 4x longer
-// stretches of time. (N, 1, 8000) -> (N, 10) logits; lengths for 1 s at 8 kHz in the comments.
-struct M5Block {
-  int64_t in, out, kernel, stride;
-};
-std::vector<M5Block> m5_blocks(int64_t width) {
-  return {{1, width, 80, 4},              // (N, w, 1981) -> pool (N, w, 495): 10 ms windows, 0.5 ms hop
-          {width, width, 3, 1},           // (N, w, 493)  -> (N, w, 123)
-          {width, 2 * width, 3, 1},       // (N, 2w, 121) -> (N, 2w, 30)
-          {2 * width, 2 * width, 3, 1}};  // (N, 2w, 28)  -> (N, 2w, 7)
-}
-
-std::shared_ptr<nn::Sequential> make_m5(int64_t width) {
-  auto model = std::make_shared<nn::Sequential>();
-  for (const M5Block& b : m5_blocks(width)) {
-    model->push_back(std::make_shared<nn::Conv1d>(b.in, b.out, b.kernel, nn::Conv1dOptions{.stride = b.stride}));
-    model->push_back(std::make_shared<nn::BatchNorm1d>(b.out));
-    model->push_back(std::make_shared<nn::ReLU>());
-    model->push_back(std::make_shared<nn::MaxPool1d>(4));
-  }
-  model->push_back(std::make_shared<nn::AdaptiveAvgPool1d>(1));  // (N, 2w, 1): the whole second
-  model->push_back(std::make_shared<nn::Flatten>());
-  model->push_back(std::make_shared<nn::Linear>(2 * width, kClasses));
-  return model;
-}
 
 // The state_dict names and shapes of make_m5(width), without building it.
 std::map<std::string, Shape> m5_shapes(int64_t width) {
