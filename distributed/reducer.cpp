@@ -160,7 +160,8 @@ void Reducer::on_gradient_ready(std::size_t index, Tensor& leaf) {
 }
 
 void Reducer::mark_ready(std::size_t index) {
-  const auto [b, slot] = location_[index];
+  // Plain names, not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+  const std::size_t b = location_[index].first, slot = location_[index].second;
   Bucket& bucket = buckets_[b];
   Tensor& param = parameters_[index].second;
   Tensor& grad = param.mutable_grad();
