@@ -14,6 +14,9 @@ shift || true
 scripts/setup.sh core fuzz
 
 start=$(date +%s)
+# ccache (scripts/setup.sh core installs it) makes a rebuild incremental, also from another clone
+# on the same machine (paths relative to the checkout); it takes effect when a build dir is new.
+if command -v ccache >/dev/null 2>&1; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_BASEDIR="$PWD"; fi
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"
 echo "fuzz.sh: build took $(( $(date +%s) - start )) s"

@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 scripts/setup.sh examples
+# ccache (scripts/setup.sh core installs it) makes a rebuild incremental, also from another clone
+# on the same machine (paths relative to the checkout); it takes effect when a build dir is new.
+if command -v ccache >/dev/null 2>&1; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_BASEDIR="$PWD"; fi
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
 built=$(date +%s)

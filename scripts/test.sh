@@ -13,6 +13,9 @@ esac
 
 scripts/setup.sh examples distributed
 
+# ccache (scripts/setup.sh core installs it) makes a rebuild incremental, also from another clone
+# on the same machine (paths relative to the checkout); it takes effect when a build dir is new.
+if command -v ccache >/dev/null 2>&1; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_BASEDIR="$PWD"; fi
 jobs="$(nproc)"
 start=$(date +%s)
 cmake --preset "$preset" >/dev/null
