@@ -18,6 +18,7 @@
 #include "core/random.hpp"
 #include "core/scalar.hpp"
 #include "core/shape.hpp"
+#include "core/state_dict.hpp"
 #include "core/tensor.hpp"
 #include "core/xtensor_interop.hpp"
 #include "autograd/anomaly.hpp"

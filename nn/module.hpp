@@ -30,13 +30,13 @@
 #include <vector>
 
 #include "core/hooks.hpp"
+#include "core/state_dict.hpp"
 #include "core/tensor.hpp"
 
 namespace xgrad::nn {
 
-// Named tensors with dotted names ("features.0.weight") in PyTorch's order: each
-// module's parameters, then its buffers, then its children's, in registration order.
-using StateDict = std::vector<std::pair<std::string, Tensor>>;
+// The tensor files below nn (core/state_dict.hpp) share this type.
+using StateDict = xgrad::StateDict;
 
 class Module;
 
