@@ -18,6 +18,8 @@
 #include "core/random.hpp"
 #include "core/scalar.hpp"
 #include "core/shape.hpp"
+#include "core/serialization/state_dict_file.hpp"
+#include "core/serialization/tensor_file.hpp"
 #include "core/state_dict.hpp"
 #include "core/tensor.hpp"
 #include "core/xtensor_interop.hpp"

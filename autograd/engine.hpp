@@ -19,7 +19,7 @@ namespace xgrad::autograd {
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads = {}, BackwardOptions options = {});
 
 struct GradOptions {
-  std::optional<bool> retain_graph;  // unset: create_graph's value
+  std::optional<bool> retain_graph = std::nullopt;  // unset: create_graph's value
   bool create_graph = false;         // record the backward, so the results are differentiable
   bool allow_unused = false;         // an input the outputs do not depend on gets an undefined tensor, not an error
 };

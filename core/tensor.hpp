@@ -48,7 +48,7 @@ struct TensorOptions {
 struct BackwardOptions {
   // Keep the graph (its saved tensors) for another backward. Unset: the value of
   // create_graph (PyTorch's default), since a recorded backward reuses the graph.
-  std::optional<bool> retain_graph;
+  std::optional<bool> retain_graph = std::nullopt;
   // Record the backward pass itself, so the gradients are differentiable
   // (higher-order gradients: gradient penalties, Hessian-vector products).
   bool create_graph = false;

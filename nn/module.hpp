@@ -146,9 +146,11 @@ class Module {
   // mismatch throws xgrad::Error listing the problems and changes nothing.
   void load_state_dict(const StateDict& state, bool strict = true);
 
-  // state_dict() to a checkpoint file and back (format, atomicity and checks in
-  // nn/checkpoint.hpp). load validates the whole file against this module first:
-  // a truncated, corrupted or mismatched file throws xgrad::Error and changes nothing.
+  // state_dict() to a weight file and back, the format chosen by the extension
+  // (.pt/.pth, .npz, .safetensors, anything else xgrad's tensor file; see
+  // core/serialization/state_dict_file.hpp). load validates the whole file against
+  // this module first: a truncated, corrupted or mismatched file throws
+  // xgrad::Error and changes nothing.
   void save(const std::string& path) const;
   void load(const std::string& path);
 

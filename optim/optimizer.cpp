@@ -3,7 +3,7 @@
 #include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 #include "core/file_io.hpp"
-#include "nn/checkpoint.hpp"
+#include "core/serialization/tensor_file.hpp"
 
 namespace xgrad::optim {
 
@@ -22,12 +22,12 @@ void Optimizer::zero_grad(bool set_to_none) {
   autograd::zero_grad(params_, set_to_none);
 }
 
-void Optimizer::save(const std::string& path) const { nn::save_tensors(path, state_dict(), name_ + "::save"); }
+void Optimizer::save(const std::string& path) const { xgrad::save_tensors(path, state_dict(), name_ + "::save"); }
 
 void Optimizer::load(const std::string& path) {
   const std::string op = name_ + "::load";
   with_file_errors(op, path, [&] {
-    const nn::StateDict state = nn::load_tensors(path, op);
+    const nn::StateDict state = xgrad::load_tensors(path, op);
     try {
       load_state_dict(state);
     } catch (const Error& error) {

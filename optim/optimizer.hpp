@@ -11,7 +11,7 @@
 // One parameter group: every parameter shares the options. The state an
 // optimizer accumulates (SGD's momentum buffers) and its learning rate (which
 // schedulers change) are named tensors, so they go into checkpoints beside the
-// model's (see nn/checkpoint.hpp) and a resumed run continues the same trajectory.
+// model's (see core/serialization/tensor_file.hpp) and a resumed run continues the same trajectory.
 #pragma once
 
 #include <string>
@@ -50,7 +50,7 @@ class Optimizer {
   // check_state_dict, then replaces the state.
   virtual void load_state_dict(const nn::StateDict& state) = 0;
 
-  // The state alone, in the checkpoint format of nn/checkpoint.hpp (atomic write;
+  // The state alone, in the tensor-file format of core/serialization/tensor_file.hpp (atomic write;
   // load validates everything before changing the optimizer).
   void save(const std::string& path) const;
   void load(const std::string& path);

@@ -94,8 +94,8 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 }  // namespace
 
 TEST_CASE("crc32 is the standard CRC-32") {
-  CHECK(nn::crc32("123456789", 9) == 0xCBF43926u);
-  CHECK(nn::crc32("", 0) == 0u);
+  CHECK(xgrad::crc32("123456789", 9) == 0xCBF43926u);
+  CHECK(xgrad::crc32("", 0) == 0u);
 }
 
 TEST_CASE("Module::save / load round trip restores parameters and buffers exactly") {
@@ -180,7 +180,7 @@ TEST_CASE("truncated, corrupted and mismatched files are refused and the model k
     std::string other_version = good;
     other_version[8] = 2;
     refuse(other_version, "is corrupted (CRC-32");  // the checksum says a bit flipped
-    const std::uint32_t crc = nn::crc32(other_version.data(), other_version.size() - 4);
+    const std::uint32_t crc = xgrad::crc32(other_version.data(), other_version.size() - 4);
     std::memcpy(other_version.data() + other_version.size() - 4, &crc, 4);
     refuse(other_version, "format version 2");  // an intact file of another version
   }

@@ -176,15 +176,15 @@ TEST_CASE("BatchNorm1d: num_batches_tracked is an int64 buffer, kept by to() and
   CHECK(restored.num_batches_tracked.item<std::int64_t>() == 2);
   nn::StateDict tensors = {{"labels", testing::int64_values({-1, std::numeric_limits<std::int64_t>::max()})},
                            {"mask", testing::bool_values({true, false, true})}};
-  nn::save_tensors(path, tensors);
-  nn::StateDict back = nn::load_tensors(path);
+  xgrad::save_tensors(path, tensors);
+  nn::StateDict back = xgrad::load_tensors(path);
   REQUIRE(back.size() == 2);
   CHECK(back[0].second.dtype() == kInt64);
   CHECK(back[0].second.data_ptr<std::int64_t>()[1] == std::numeric_limits<std::int64_t>::max());
   CHECK(back[1].second.dtype() == kBool);
   CHECK(values(back[1].second) == std::vector<double>{1, 0, 1});
   // A module whose count was saved as float32 (by an older xgrad) is a clear mismatch, not a silent cast.
-  nn::save_tensors(path, {{"weight", ones({3})}, {"bias", zeros({3})}, {"running_mean", zeros({3})},
+  xgrad::save_tensors(path, {{"weight", ones({3})}, {"bias", zeros({3})}, {"running_mean", zeros({3})},
                           {"running_var", ones({3})}, {"num_batches_tracked", full({}, 2.0)}});
   nn::BatchNorm1d fresh(3);
   CHECK_THROWS_WITH_AS(fresh.load(path), Contains("'num_batches_tracked' is float32 [] in the file but int64 [] in the module"),

@@ -109,7 +109,7 @@ std::vector<Entry> writers(Subjects& s) {
       {"Module::save", [&](const std::string& p) { s.model->save(p); }},
       {"save_checkpoint", [&](const std::string& p) { nn::save_checkpoint(p, *s.model, *s.optimizer); }},
       {"SGD::save", [&](const std::string& p) { s.optimizer->save(p); }},
-      {"save_tensors", [&](const std::string& p) { nn::save_tensors(p, s.model->state_dict()); }},
+      {"save_tensors", [&](const std::string& p) { xgrad::save_tensors(p, s.model->state_dict()); }},
       {"write_file_atomically", [&](const std::string& p) { write_file_atomically(p, s.text, "write_file_atomically"); }},
   };
 }
@@ -120,7 +120,7 @@ std::vector<Entry> readers(Subjects& s) {
       {"Module::load", [&](const std::string& p) { s.model->load(p); }},
       {"load_checkpoint", [&](const std::string& p) { nn::load_checkpoint(p, *s.model, *s.optimizer); }},
       {"SGD::load", [&](const std::string& p) { s.optimizer->load(p); }},
-      {"load_tensors", [&](const std::string& p) { nn::load_tensors(p); }},
+      {"load_tensors", [&](const std::string& p) { xgrad::load_tensors(p); }},
   };
 }
 
@@ -176,7 +176,7 @@ std::string checkpoint_file(const std::vector<std::pair<std::string, std::int64_
     put(static_cast<std::uint64_t>(length) * 4);
     out.append(static_cast<std::size_t>(length) * 4, '\0');
   }
-  put(nn::crc32(out.data(), out.size()));
+  put(xgrad::crc32(out.data(), out.size()));
   return out;
 }
 
@@ -636,10 +636,10 @@ TEST_CASE("files: a checkpoint's declared sizes are checked against the file bef
     const std::uint32_t version = 1;
     body.append(reinterpret_cast<const char*>(&version), 4).append(reinterpret_cast<const char*>(&count), 4);
     body += entries;
-    const std::uint32_t crc = nn::crc32(body.data(), body.size());
+    const std::uint32_t crc = xgrad::crc32(body.data(), body.size());
     body.append(reinterpret_cast<const char*>(&crc), 4);
     write_bytes(dir.file("crafted.xgrad"), body);
-    return describe_error([&] { nn::load_tensors(dir.file("crafted.xgrad")); });
+    return describe_error([&] { xgrad::load_tensors(dir.file("crafted.xgrad")); });
   };
   auto entry = [](const std::string& name, std::vector<std::int64_t> shape, std::uint64_t data_bytes) {
     std::string out;
@@ -671,7 +671,7 @@ TEST_CASE("files: loading a checkpoint takes one pass and about as much memory a
     std::ofstream("/proc/self/clear_refs") << "5";
     const std::int64_t before = testing::resident_bytes();
     const auto start = std::chrono::steady_clock::now();
-    const nn::StateDict loaded = nn::load_tensors(path);
+    const nn::StateDict loaded = xgrad::load_tensors(path);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::ifstream status("/proc/self/status");
     std::int64_t peak_kib = -1;
@@ -818,7 +818,7 @@ TEST_CASE("files: messages tell the truth") {
     }
     std::string other = good;
     other[8] = 2;
-    const std::uint32_t crc = nn::crc32(other.data(), other.size() - 4);
+    const std::uint32_t crc = xgrad::crc32(other.data(), other.size() - 4);
     std::memcpy(other.data() + other.size() - 4, &crc, 4);
     write_bytes(path, other);
     CHECK(contains(describe_error([&] { model.load(path); }), "has format version 2, this build reads version 1"));

@@ -174,7 +174,7 @@ std::string first_non_finite(const nn::Module& model) {
 // --classify: the checkpoint's model on one WAV file (any rate or channel count: mixed to mono,
 // resampled to 8 kHz, silence trimmed and the word centred in 1 s, as the training clips).
 int classify(const std::string& wav_path, const std::string& checkpoint) {
-  const nn::StateDict state = nn::load_tensors(checkpoint);  // at most as large as the file
+  const nn::StateDict state = xgrad::load_tensors(checkpoint);  // at most as large as the file
   const int64_t width = m5_width(state, checkpoint);           // every name and shape checked first
   if (width > kMaxWidth) {
     throw std::runtime_error(fmt::format("'{}' holds a model of width {}, more than this program makes (at most {}).",

@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   save_float_wav((dir / "nan.wav").string(), with_nan);
   save_float_wav((dir / "inf.wav").string(), with_inf);
 
-  xgrad::nn::StateDict state = xgrad::nn::load_tensors(argv[2]);
+  xgrad::nn::StateDict state = xgrad::load_tensors(argv[2]);
   bool found = false;
   for (auto& [name, tensor] : state) {
     if (name == "0.weight") {
@@ -86,8 +86,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kws_bad_inputs: %s has no 0.weight\n", argv[2]);
     return 2;
   }
-  xgrad::nn::save_tensors((dir / "nan_weight.xgrad").string(), state);
-  xgrad::nn::save_tensors((dir / "zero_dim.xgrad").string(), {{"0.weight", xgrad::scalar_tensor(1.0)}});
+  xgrad::save_tensors((dir / "nan_weight.xgrad").string(), state);
+  xgrad::save_tensors((dir / "zero_dim.xgrad").string(), {{"0.weight", xgrad::scalar_tensor(1.0)}});
   std::ofstream(dir / "sentinel.xgrad") << "a checkpoint no failed run may replace\n";
   std::printf("kws_bad_inputs: wrote the bad inputs to %s\n", dir.string().c_str());
   return 0;

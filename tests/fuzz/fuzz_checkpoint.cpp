@@ -1,4 +1,4 @@
-// Fuzzes the checkpoint reader (nn::load_tensors, Module::load): any byte string
+// Fuzzes the checkpoint reader (xgrad::load_tensors, Module::load): any byte string
 // is either a valid state (which then round-trips through save_tensors bitwise)
 // or an xgrad::Error; never a crash, hang, huge allocation or sanitizer report.
 // Inputs whose CRC-32 is wrong are mostly refused early, so half of the runs
@@ -26,14 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool fix_crc = data[0] % 2 == 1;
   std::string bytes(reinterpret_cast<const char*>(data + 1), size - 1);
   if (fix_crc && bytes.size() >= 4) {
-    const std::uint32_t crc = xgrad::nn::crc32(bytes.data(), bytes.size() - 4);
+    const std::uint32_t crc = xgrad::crc32(bytes.data(), bytes.size() - 4);
     std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
   }
   const std::string& path = xgrad::fuzz::write_scratch(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
 
   xgrad::nn::StateDict state;
   try {
-    state = xgrad::nn::load_tensors(path);
+    state = xgrad::load_tensors(path);
   } catch (const xgrad::Error&) {
     return 0;
   }
@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (total > bytes.size()) std::abort();  // allocated more than the file holds
 
   // A file that loads writes back to the very same bytes.
-  xgrad::nn::save_tensors(path, state);
+  xgrad::save_tensors(path, state);
   if (read_all(path) != bytes) std::abort();
 
   // Loading it into a module either fits exactly or is refused without changes.
