@@ -119,9 +119,23 @@ MPI_Op mpi_op(ReduceOp op) {
   return MPI_SUM;
 }
 
-void check_reduce_op(ReduceOp op, const char* name) {
+// Checks `op` and that it means something on `tensor`'s dtype: Avg needs a
+// floating-point tensor (an integer mean would silently truncate), and a bool
+// tensor reduces only by Max (any) or Min (all), since a sum of bools is no bool.
+void check_reduce_op(const Tensor& tensor, ReduceOp op, const char* name) {
   const auto value = static_cast<int>(op);
   XGRAD_CHECK(value >= 0 && value <= 3, "{}: unknown ReduceOp {}", name, value);
+  if (tensor.dtype() == kInt64) {
+    XGRAD_CHECK(op != ReduceOp::Avg,
+                "{}: ReduceOp::Avg of an int64 tensor would truncate; reduce with ReduceOp::Sum and divide, or "
+                "convert to a floating-point dtype first",
+                name);
+  } else if (tensor.dtype() == kBool) {
+    XGRAD_CHECK(op == ReduceOp::Max || op == ReduceOp::Min,
+                "{}: {} of a bool tensor is not a bool; use ReduceOp::Max (any rank true) or ReduceOp::Min "
+                "(every rank true)",
+                name, reduce_op_name(value));
+  }
 }
 
 // Avg: the sum over ranks divided by their number, computed alike on every rank.
@@ -138,7 +152,7 @@ void divide_by_world(Tensor& tensor) {
 
 void all_reduce(Tensor& tensor, ReduceOp op) {
   const int count = checked_count(tensor, "all_reduce");
-  check_reduce_op(op, "all_reduce");
+  check_reduce_op(tensor, op, "all_reduce");
   {
     std::lock_guard lock(detail::mpi_mutex());
     MPI_Comm comm = detail::communicator("all_reduce");
@@ -253,7 +267,7 @@ bool Work::is_completed() {
 
 Work all_reduce_async(Tensor& tensor, ReduceOp op) {
   const int count = checked_count(tensor, "all_reduce_async");
-  check_reduce_op(op, "all_reduce_async");
+  check_reduce_op(tensor, op, "all_reduce_async");
   auto state = std::make_unique<Work::State>();
   state->tensor = tensor;
   state->average = op == ReduceOp::Avg;

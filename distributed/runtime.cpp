@@ -5,6 +5,7 @@
 #include <exception>
 #include <thread>
 
+#include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "distributed/mpi_runtime.hpp"
 
@@ -148,7 +149,15 @@ void check(int code, const char* op) {
        length > 0 ? std::string(message, static_cast<std::size_t>(length)) : std::string("unknown error"), code);
 }
 
-MPI_Datatype mpi_type(Dtype dtype) { return dtype == kFloat32 ? MPI_FLOAT : MPI_DOUBLE; }
+MPI_Datatype mpi_type(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::Float32: return MPI_FLOAT;
+    case Dtype::Float64: return MPI_DOUBLE;
+    case Dtype::Int64: return MPI_INT64_T;
+    case Dtype::Bool: return MPI_UINT8_T;  // one byte, 0 or 1; Max and Min keep it so
+  }
+  fail("xgrad::distributed: no MPI type for dtype {}", dtype);
+}
 
 }  // namespace detail
 

@@ -71,6 +71,47 @@ TEST_CASE("all_reduce sums, takes min and max, and averages, in place, float32 a
   }
 }
 
+TEST_CASE("int64 tensors reduce exactly, bool tensors by Max (any) and Min (all), and Avg or Sum where meaningless is refused") {
+  dist::init();
+  const int world = dist::world_size(), rank = dist::rank();
+  // Beyond 2^53, where a double (the old wire type) would round: the sum must be exact.
+  const std::int64_t big = (std::int64_t{1} << 60) + 1;
+  Tensor t = empty({3}, {.dtype = kInt64});
+  t.data_ptr<std::int64_t>()[0] = big;
+  t.data_ptr<std::int64_t>()[1] = -rank;
+  t.data_ptr<std::int64_t>()[2] = rank * 7;
+  dist::all_reduce(t);
+  CHECK(t.data_ptr<std::int64_t>()[0] == big * world);
+  CHECK(t.data_ptr<std::int64_t>()[1] == -(world * (world - 1)) / 2);
+  CHECK(t.data_ptr<std::int64_t>()[2] == 7 * (world * (world - 1)) / 2);
+  Tensor m = full({2}, static_cast<double>(rank), {.dtype = kInt64});
+  dist::all_reduce_async(m, dist::ReduceOp::Max).wait();
+  CHECK(m.data_ptr<std::int64_t>()[0] == world - 1);
+  Tensor g = dist::all_gather(full({1}, static_cast<double>(rank), {.dtype = kInt64}));
+  CHECK(g.dtype() == kInt64);
+  for (int r = 0; r < world; ++r) CHECK(g.data_ptr<std::int64_t>()[r] == r);
+
+  Tensor flags = empty({2}, {.dtype = kBool});
+  flags.data_ptr<bool>()[0] = rank == 0;  // true on one rank only
+  flags.data_ptr<bool>()[1] = true;       // true everywhere
+  Tensor any = flags.clone(), all = flags.clone();
+  dist::all_reduce(any, dist::ReduceOp::Max);
+  dist::all_reduce(all, dist::ReduceOp::Min);
+  CHECK(any.data_ptr<bool>()[0]);
+  CHECK(any.data_ptr<bool>()[1]);
+  CHECK(all.data_ptr<bool>()[0] == (world == 1));
+  CHECK(all.data_ptr<bool>()[1]);
+  Tensor b = flags.clone();
+  dist::broadcast(b, world - 1);
+  CHECK(b.data_ptr<bool>()[0] == (world == 1));
+
+  CHECK_THROWS_WITH_AS(dist::all_reduce(t, dist::ReduceOp::Avg),
+                       doctest::Contains("all_reduce: ReduceOp::Avg of an int64 tensor would truncate"), xgrad::Error);
+  CHECK_THROWS_WITH_AS(dist::all_reduce_async(flags, dist::ReduceOp::Sum),
+                       doctest::Contains("all_reduce_async: ReduceOp::Sum of a bool tensor is not a bool"), xgrad::Error);
+  dist::barrier();
+}
+
 TEST_CASE("broadcast copies the root's tensor to every rank, all_gather stacks along a new dim 0") {
   dist::init();
   const int world = dist::world_size(), root = world - 1;
