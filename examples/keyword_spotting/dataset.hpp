@@ -10,7 +10,7 @@
 //   k == 8 or 9 -> test (20% of voices), k == 7 -> valid (10%), otherwise train (70%).
 // Every dialect and every variant thus appears in training, but not in the held-out combinations.
 //
-//   kws::Splits data = kws::load_or_make("data/keyword_spotting", {}, true);
+//   kws::Splits data = kws::load_or_make("cache/keyword_spotting", {}, true);
 //   data.train.audio   // (data.train.size(), 8000) float32, row-major
 //   data.train.labels  // (data.train.size(),) int64, 0 = "zero" .. 9 = "nine"
 #pragma once

@@ -214,7 +214,7 @@ int main(int argc, char** argv) {
   int epochs = 6;
   int64_t width = 32, batch_size = 32;
   double lr = 0.05, target = 0.95;
-  std::string cache_dir = "data/keyword_spotting", out_dir = "out/keyword_spotting", checkpoint, classify_path;
+  std::string cache_dir = "cache/keyword_spotting", out_dir = "out/keyword_spotting", checkpoint, classify_path;
   kws::Config data_config;
   app.add_option("--epochs", epochs)->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--batch-size", batch_size)->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));

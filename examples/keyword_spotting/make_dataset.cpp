@@ -2,7 +2,7 @@
 // the voices, how long it took; optionally a few clips as WAV files to listen to, and per-voice
 // pitch and spectral centroid to check that the voices really differ.
 //
-//   kws_make_dataset [--cache-dir data/keyword_spotting] [--dump-wav out/kws_wav] [--voice-stats]
+//   kws_make_dataset [--cache-dir cache/keyword_spotting] [--dump-wav out/kws_wav] [--voice-stats]
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -152,7 +152,7 @@ void dump_wavs(const kws::Splits& data, const std::string& dir, int renditions, 
 
 int main(int argc, char** argv) {
   CLI::App app{"Builds the keyword-spotting (spoken digits) dataset cache and reports what is in it."};
-  std::string cache_dir = "data/keyword_spotting";
+  std::string cache_dir = "cache/keyword_spotting";
   std::string dump_dir;
   std::string quality = "medium";
   int dump_voices = 2;
