@@ -9,7 +9,8 @@
 // MPI_Allreduce), by all_reduce_async + wait (MPI_Iallreduce), and by a bare MPI_Allreduce of the
 // same buffer; the three alternate call by call, each cell is the median.
 //
-// Part "overlap": the flagship M5 net (batch 64 split over the ranks), per training step: with
+// Part "overlap": the flagship M5 net and a wide MLP (8 x Linear(1024, 1024), 32 MiB of gradients:
+// two 25 MiB buckets), batch 64 split over the ranks, per training step: with
 // DistributedDataParallel, the same step without communication (under no_sync), and an all-reduce
 // of as many values as the gradients hold, alone. Hidden share of the all-reduce:
 // 1 - (ddp - local) / all-reduce alone.
@@ -77,6 +78,29 @@ std::shared_ptr<nn::Sequential> m5() {
   return net;
 }
 
+// One SGD step (momentum 0.9) of `net` wrapped in DistributedDataParallel, on fixed data.
+struct Step {
+  std::shared_ptr<dist::DistributedDataParallel> model;
+  optim::SGD optimizer;
+  Tensor input, labels, gradients;  // gradients: as many values as the parameters, for the all-reduce alone
+  Step(std::shared_ptr<nn::Module> net, Tensor x, int64_t batch)
+      : model(std::make_shared<dist::DistributedDataParallel>(std::move(net))),
+        optimizer(model->parameters(), {.lr = 0.01, .momentum = 0.9}),
+        input(std::move(x)),
+        labels(empty({batch})) {
+    for (int64_t i = 0; i < batch; ++i) labels.data_ptr<float>()[i] = float(i % 10);
+    int64_t n = 0;
+    for (const Tensor& p : model->parameters()) n += p.numel();
+    gradients = zeros({n});
+    for (int i = 0; i < 3; ++i) run();  // warm up
+  }
+  void run() {
+    optimizer.zero_grad();
+    nn::functional::cross_entropy((*model)(input), labels).backward();
+    optimizer.step();
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,40 +135,38 @@ int main(int argc, char** argv) {
     report("  bare MPI_Allreduce          %8.2f\n\n", 1e3 * t[2]);
   }
 
-  // --- the flagship step: DDP vs local vs the all-reduce alone ---
-  manual_seed(0);
-  auto model = std::make_shared<dist::DistributedDataParallel>(m5());
-  optim::SGD optimizer(model->parameters(), {.lr = 0.01, .momentum = 0.9});
+  // --- the flagship step, and a wide MLP whose gradients fill two buckets ---
   const int64_t batch = std::max<int64_t>(1, 64 / world);
-  Tensor input = randn({batch, 1, 8000});
-  Tensor labels = empty({batch});
-  for (int64_t i = 0; i < batch; ++i) labels.data_ptr<float>()[i] = float(i % 10);
-  auto step = [&] {
-    optimizer.zero_grad();
-    nn::functional::cross_entropy((*model)(input), labels).backward();
-    optimizer.step();
-  };
-  int64_t gradient_elements = 0;
-  for (const Tensor& p : model->parameters()) gradient_elements += p.numel();
-  Tensor gradients = zeros({gradient_elements});  // the model is far below one bucket: one all-reduce
-  for (int i = 0; i < 3; ++i) step();  // warm up
+  manual_seed(0);
+  Step flagship(m5(), randn({batch, 1, 8000}), batch);
   if (flagship_only) {
-    t = alternate({step}, seconds);
+    t = alternate({[&] { flagship.run(); }}, seconds);
     report("flagship_samples_per_s %.1f\n", double(batch * world) / t[0]);
     return 0;
   }
-  t = alternate({step,
-                 [&] {
-                   auto local = model->no_sync();
-                   step();
-                 },
-                 [&] { dist::all_reduce_async(gradients).wait(); }},
-                seconds);
-  const double hidden = t[2] > 0 ? 1 - (t[0] - t[1]) / t[2] : 0;
-  report("flagship M5 step, batch %lld per rank (%lld global)\n", (long long)batch, (long long)(batch * world));
-  report("  DistributedDataParallel     %8.2f ms  %7.1f samples/s\n", 1e3 * t[0], double(batch * world) / t[0]);
-  report("  local (no_sync)             %8.2f ms\n", 1e3 * t[1]);
-  report("  gradient all-reduce alone   %8.2f ms\n", 1e3 * t[2]);
-  report("  all-reduce hidden behind backward: %.0f%%\n", 100 * std::clamp(hidden, 0.0, 1.0));
+  auto wide = std::make_shared<nn::Sequential>();
+  for (int i = 0; i < 8; ++i) {
+    wide->push_back(std::make_shared<nn::Linear>(1024, 1024));
+    wide->push_back(std::make_shared<nn::ReLU>());
+  }
+  wide->push_back(std::make_shared<nn::Linear>(1024, 10));
+  Step mlp(wide, randn({batch, 1024}), batch);
+  for (Step* s : {&flagship, &mlp}) {
+    t = alternate({[&] { s->run(); },
+                   [&] {
+                     auto local = s->model->no_sync();
+                     s->run();
+                   },
+                   [&] { dist::all_reduce_async(s->gradients).wait(); }},
+                  seconds);
+    const double hidden = t[2] > 0 ? 1 - (t[0] - t[1]) / t[2] : 0;
+    report("%s step, batch %lld per rank (%lld global), %.1f MiB of gradients\n",
+           s == &flagship ? "flagship M5" : "8 x Linear(1024, 1024)", (long long)batch, (long long)(batch * world),
+           double(s->gradients.numel()) * 4 / (1 << 20));
+    report("  DistributedDataParallel     %8.2f ms  %7.1f samples/s\n", 1e3 * t[0], double(batch * world) / t[0]);
+    report("  local (no_sync)             %8.2f ms\n", 1e3 * t[1]);
+    report("  gradient all-reduce alone   %8.2f ms\n", 1e3 * t[2]);
+    report("  all-reduce hidden behind backward: %.0f%%\n\n", 100 * std::clamp(hidden, 0.0, 1.0));
+  }
   return 0;
 }
