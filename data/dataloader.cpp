@@ -149,7 +149,8 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options)
 
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
     : dataset_(checked(std::move(dataset))), options_(options) {
-  XGRAD_CHECK(options_.batch_size >= 1, "DataLoader: batch_size must be >= 1, got {}", options_.batch_size);
+  XGRAD_CHECK(options_.batch_size >= 1, "DataLoader: batch_size should be a positive integer value, but got batch_size={}",
+              options_.batch_size);
   XGRAD_CHECK(options_.num_workers >= 0,
               "DataLoader: num_workers option should be non-negative, got {}; use num_workers=0 to assemble batches "
               "in the loop itself",

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iterator>
 #include <memory>
 #include <numeric>
 #include <set>
@@ -22,6 +23,10 @@ using testing::contains;
 using testing::error_of;
 using testing::int64_values;
 using testing::values;
+
+// A range-for needs no more, but standard algorithms over the loader need these.
+static_assert(std::input_iterator<data::DataLoader::Iterator>);
+static_assert(std::sentinel_for<std::default_sentinel_t, data::DataLoader::Iterator>);
 
 namespace {
 
@@ -232,7 +237,9 @@ TEST_CASE("data: a sampler gives the order and excludes shuffle") {
 
 TEST_CASE("data: DataLoader options are validated") {
   data::TensorDataset dataset = numbered(4);
-  CHECK(error_of([&] { data::DataLoader(dataset, {.batch_size = 0}); }) == "DataLoader: batch_size must be >= 1, got 0");
+  CHECK(error_of([&] { data::DataLoader(dataset, {.batch_size = 0}); }) ==
+        "DataLoader: batch_size should be a positive integer value, but got batch_size=0");
+  CHECK(contains(error_of([&] { data::DataLoader(dataset, {.batch_size = -3}); }), "got batch_size=-3"));
   CHECK(contains(error_of([&] { data::DataLoader(dataset, {.num_workers = -1}); }),
                  "DataLoader: num_workers option should be non-negative, got -1"));
   CHECK(contains(error_of([&] { data::DataLoader(dataset, {.num_workers = 1, .prefetch_factor = 0}); }),
