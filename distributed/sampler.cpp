@@ -32,17 +32,12 @@ void DistributedSampler::set_epoch(std::int64_t epoch) {
 }
 
 void DistributedSampler::compute_indices() {
-  std::vector<std::int64_t> all(static_cast<std::size_t>(dataset_size_));
-  for (std::int64_t i = 0; i < dataset_size_; ++i) all[static_cast<std::size_t>(i)] = i;
-  if (options_.shuffle && dataset_size_ > 1) {
+  std::vector<std::int64_t> all;
+  if (options_.shuffle) {
     std::mt19937_64 generator(options_.seed + static_cast<std::uint64_t>(epoch_));
-    for (std::uint64_t i = static_cast<std::uint64_t>(dataset_size_) - 1; i >= 1; --i) {
-      const std::uint64_t bound = i + 1;
-      const std::uint64_t limit = UINT64_MAX - UINT64_MAX % bound;  // draws below it are unbiased
-      std::uint64_t draw = generator();
-      while (draw >= limit) draw = generator();
-      std::swap(all[i], all[draw % bound]);
-    }
+    all = data::random_permutation(dataset_size_, generator);
+  } else {
+    all = data::SequentialSampler(dataset_size_).order();
   }
   const std::int64_t total = total_size();
   std::vector<std::int64_t> padded;

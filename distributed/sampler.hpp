@@ -4,8 +4,11 @@
 //   distributed::DistributedSampler sampler(dataset_size, {.shuffle = true, .seed = 0});
 //   for (int epoch = 0; epoch < epochs; ++epoch) {
 //     sampler.set_epoch(epoch);                 // a new permutation, the same on every rank
-//     for (std::int64_t index : sampler) { ... }  // this rank's shard
+//     for (auto& batch : data::DataLoader(dataset, {.batch_size = 32, .sampler = &sampler})) { ... }
 //   }
+//
+// It is a data::Sampler: a DataLoader given it reads this rank's shard (`for (std::int64_t index :
+// sampler)` walks the shard directly).
 //
 // Rules (PyTorch's): the indices 0..size-1, permuted when shuffling, are
 // padded by repeating them from the start until their count is a multiple of
@@ -15,16 +18,16 @@
 // together cover every sample.
 //
 // The permutation: PyTorch's torch.randperm cannot be reproduced bit for bit,
-// so xgrad uses its own, identical on every rank and machine: a Fisher-Yates
-// shuffle (for i = n-1 down to 1, swap i with j, uniform in [0, i]) driven by
-// std::mt19937_64 seeded with seed + epoch, where j is a 64-bit draw reduced by
-// rejection (draws at or above the largest multiple of i + 1 are redrawn, then
-// j = draw % (i + 1)).
+// so xgrad uses its own, identical on every rank and machine:
+// data::random_permutation (Fisher-Yates) driven by std::mt19937_64 seeded with
+// seed + epoch.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <vector>
+
+#include "data/sampler.hpp"
 
 namespace xgrad::distributed {
 
@@ -36,7 +39,7 @@ struct DistributedSamplerOptions {
   bool drop_last = false;                          // cut to a multiple of num_replicas instead of padding
 };
 
-class DistributedSampler {
+class DistributedSampler : public data::Sampler {
  public:
   // `size`: the number of samples in the data set (>= 0). Reads rank and
   // world size from distributed::init() unless the options give them.
@@ -50,8 +53,11 @@ class DistributedSampler {
   const std::vector<std::int64_t>& indices() const { return indices_; }
   std::vector<std::int64_t>::const_iterator begin() const { return indices_.begin(); }
   std::vector<std::int64_t>::const_iterator end() const { return indices_.end(); }
+  // data::Sampler: this rank's indices for the current epoch (a DataLoader reads them at the
+  // start of each epoch, so set_epoch before the loop).
+  std::vector<std::int64_t> order() override { return indices_; }
   // Samples per rank and epoch (PyTorch's len(sampler)); total_size() = size() * num_replicas().
-  std::int64_t size() const { return num_samples_; }
+  std::int64_t size() const override { return num_samples_; }
   std::int64_t total_size() const { return num_samples_ * num_replicas_; }
   int num_replicas() const { return num_replicas_; }
   int rank() const { return rank_; }

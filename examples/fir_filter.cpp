@@ -68,18 +68,20 @@ int run(int argc, char** argv) {
 
   std::filesystem::create_directories(out_dir);
   ex::MetricsCsv csv(out_dir + "/metrics.csv", {"epoch", "train_loss", "test_loss", "max_tap_error"});
-  const int64_t steps = (signals + batch_size - 1) / batch_size;
+  data::DataLoader loader(data::TensorDataset({train_x, train_y}), {.batch_size = batch_size});  // in order
+  const int64_t steps = loader.size();
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     ex::ProgressBar bar(steps, fmt::format("epoch {}/{}", epoch, epochs));
     double loss_sum = 0;
-    for (int64_t step = 0; step < steps; ++step) {
-      int64_t begin = step * batch_size, count = std::min<int64_t>(batch_size, signals - begin);
-      Tensor loss = criterion(filter(train_x.narrow(0, begin, count)), train_y.narrow(0, begin, count));
+    int64_t step = 0, seen = 0;
+    for (data::Batch& batch : loader) {
+      Tensor loss = criterion(filter(batch[0]), batch[1]);
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();
       loss_sum += loss.item<float>();
-      bar.update(step + 1, {{"loss", loss_sum / double(step + 1)}}, begin + count);
+      seen += batch[0].size(0);
+      bar.update(++step, {{"loss", loss_sum / double(step)}}, seen);
     }
     scheduler.step();
     bar.finish();

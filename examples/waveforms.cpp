@@ -1,5 +1,5 @@
-// waveforms: the whole supervised training loop for 1-D signals in one page — a dataset,
-// shuffled mini-batches, a small Conv1d network with BatchNorm, cross-entropy, SGD with momentum,
+// waveforms: the whole supervised training loop for 1-D signals in one page — a data set,
+// shuffled mini-batches from a data::DataLoader, a small Conv1d network with BatchNorm, cross-entropy, SGD with momentum,
 // train() / eval() modes, and a held-out accuracy.
 //
 // Each signal is a sine, square, sawtooth or triangle wave with a random frequency, phase and
@@ -15,7 +15,6 @@
 #include <cmath>
 #include <filesystem>
 #include <numbers>
-#include <numeric>
 #include <random>
 
 #include "common/cli.hpp"
@@ -29,19 +28,12 @@ namespace ex = xgrad_examples;
 constexpr int64_t kLength = 256;  // samples per signal
 const std::vector<std::string> kClasses = {"sine", "square", "sawtooth", "triangle"};
 
-struct Dataset {
-  std::vector<float> signals;  // (size, kLength), row-major
-  std::vector<float> labels;   // (size,) class index, as a float (xgrad tensors are floating point)
-  int64_t size() const { return static_cast<int64_t>(labels.size()); }
-};
-
 // `count` signals, classes in turn: 4 to 16 periods per window, amplitude 0.5 to 1.5, noise std
-// 0.05 to 0.3 (an SNR from about 2 to 30 dB).
-Dataset make_waveforms(int64_t count, std::mt19937_64& rng) {
+// 0.05 to 0.3 (an SNR from about 2 to 30 dB). Samples: {signal (1, kLength) float32, class (int64)}.
+data::TensorDataset make_waveforms(int64_t count, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> periods(4.0, 16.0), phase(0.0, 1.0), amplitude(0.5, 1.5), noise_std(0.05, 0.3);
   std::normal_distribution<double> gaussian(0.0, 1.0);
-  Dataset data;
-  data.signals.resize(size_t(count * kLength));
+  Tensor signals = empty({count, 1, kLength}), labels = empty({count}, {.dtype = kInt64});
   for (int64_t i = 0; i < count; ++i) {
     int64_t label = i % int64_t(kClasses.size());
     double f = periods(rng) / kLength, p = phase(rng), a = amplitude(rng), sigma = noise_std(rng);
@@ -52,22 +44,11 @@ Dataset make_waveforms(int64_t count, std::mt19937_64& rng) {
                    : label == 1 ? (frac < 0.5 ? 1.0 : -1.0)
                    : label == 2 ? saw
                                 : 2 * std::abs(saw) - 1;
-      data.signals[size_t(i * kLength + t)] = float(a * clean + sigma * gaussian(rng));
+      signals.data_ptr<float>()[i * kLength + t] = float(a * clean + sigma * gaussian(rng));
     }
-    data.labels.push_back(float(label));
+    labels.data_ptr<int64_t>()[i] = label;
   }
-  return data;
-}
-
-// Rows `indices[begin, begin + count)` of `data` as a batch: x (count, 1, kLength), y (count).
-std::pair<Tensor, Tensor> batch(const Dataset& data, const std::vector<int64_t>& indices, int64_t begin, int64_t count) {
-  Tensor x = empty({count, 1, kLength}), y = empty({count});
-  for (int64_t b = 0; b < count; ++b) {
-    int64_t row = indices[size_t(begin + b)];
-    std::copy_n(data.signals.begin() + row * kLength, kLength, x.data_ptr<float>() + b * kLength);
-    y.data_ptr<float>()[b] = data.labels[size_t(row)];
-  }
-  return {x, y};
+  return data::TensorDataset({signals, labels});
 }
 
 // Conv -> BatchNorm -> ReLU blocks, halving the length between them; then one vector per signal.
@@ -89,17 +70,13 @@ std::shared_ptr<nn::Sequential> make_model(int64_t width) {
 }
 
 // Fraction of `data` the model classifies correctly (eval mode, no graph).
-double accuracy(nn::Module& model, const Dataset& data) {
+double accuracy(nn::Module& model, const data::TensorDataset& data) {
   NoGradGuard no_grad;
   model.eval();
-  std::vector<int64_t> order(size_t(data.size()));
-  std::iota(order.begin(), order.end(), 0);
   int64_t correct = 0;
-  for (int64_t begin = 0; begin < data.size(); begin += 256) {
-    int64_t count = std::min<int64_t>(256, data.size() - begin);
-    auto [x, y] = batch(data, order, begin, count);
-    auto [best, predicted] = model(x).max(1);
-    for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
+  for (data::Batch& batch : data::DataLoader(data, {.batch_size = 256})) {
+    auto [best, predicted] = model(batch[0]).max(1);
+    correct += (predicted == batch[1]).sum().item<int64_t>();
   }
   model.train();
   return double(correct) / double(data.size());
@@ -123,7 +100,7 @@ int run(int argc, char** argv) {
   manual_seed(0);                // parameter init
   std::mt19937_64 rng(0);        // data and shuffling
 
-  Dataset train = make_waveforms(train_size, rng), test = make_waveforms(test_size, rng);
+  data::TensorDataset train = make_waveforms(train_size, rng), test = make_waveforms(test_size, rng);
   auto model = make_model(width);
   fmt::print("{}\n{} training and {} test signals of {} samples\n", *model, train.size(), test.size(), kLength);
 
@@ -133,29 +110,27 @@ int run(int argc, char** argv) {
   std::filesystem::create_directories(out_dir);
   ex::MetricsCsv csv(out_dir + "/metrics.csv", {"epoch", "train_loss", "train_acc", "test_acc"});
 
-  std::vector<int64_t> order(size_t(train.size()));
-  std::iota(order.begin(), order.end(), 0);
-  const int64_t steps = (train.size() + batch_size - 1) / batch_size;
+  // A new shuffle every epoch, from the loader's own seeded generator.
+  data::DataLoader loader(train, {.batch_size = batch_size, .shuffle = true, .seed = 0});
   double test_accuracy = 0;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
-    std::shuffle(order.begin(), order.end(), rng);
-    ex::ProgressBar bar(steps, fmt::format("epoch {}/{}", epoch, epochs));
+    ex::ProgressBar bar(loader.size(), fmt::format("epoch {}/{}", epoch, epochs));
     double loss_sum = 0;
-    int64_t correct = 0, seen = 0;
-    for (int64_t step = 0; step < steps; ++step) {
-      int64_t count = std::min(batch_size, train.size() - seen);
-      auto [x, y] = batch(train, order, seen, count);
+    int64_t correct = 0, seen = 0, step = 0;
+    for (data::Batch& batch : loader) {
+      const Tensor &x = batch[0], &y = batch[1];  // (count, 1, kLength) float32, (count) int64
+      const int64_t count = x.size(0);
       Tensor logits = (*model)(x);
-      Tensor loss = criterion(logits, y);
+      Tensor loss = criterion(logits, y.to(kFloat32));  // int64 after the loss change
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();
 
       auto [best, predicted] = logits.detach().max(1);
-      for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
+      correct += (predicted == y).sum().item<int64_t>();
       loss_sum += loss.item<float>() * double(count);
       seen += count;
-      bar.update(step + 1, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);
+      bar.update(++step, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);
     }
     scheduler.step();
     bar.finish();

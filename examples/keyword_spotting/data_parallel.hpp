@@ -14,7 +14,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <vector>
 
 namespace kws {
@@ -40,11 +39,12 @@ class DataParallel {
   // The module to train: `model` in a DistributedDataParallel on several ranks, else itself.
   std::shared_ptr<xgrad::nn::Module> wrap(std::shared_ptr<xgrad::nn::Module> model);
 
-  // One epoch's order of training clips for this rank: `order` shuffled in place with `rng` (one
-  // process), or this rank's DistributedSampler shard of a permutation all ranks share.
-  void shuffle(std::vector<int64_t>& order, int64_t dataset_size, int epoch, std::mt19937_64& rng);
-  int64_t shard_size(int64_t dataset_size) const;        // clips per rank and epoch
-  int64_t local_batch(int64_t global_batch) const;       // clips per rank and step
+  // The order of the training clips for a DataLoader, made on the first call: a new random
+  // permutation every epoch (one process), or this rank's DistributedSampler shard of a
+  // permutation all ranks share (call set_epoch before each epoch).
+  xgrad::data::Sampler& train_sampler(int64_t dataset_size);
+  void set_epoch(int epoch);
+  int64_t local_batch(int64_t global_batch) const;  // clips per rank and step
 
   // Replaces each value by its sum over the ranks.
   void sum(double& loss_sum, int64_t& correct, int64_t& seen);
@@ -54,6 +54,7 @@ class DataParallel {
 
   int rank_ = 0;
   int world_size_ = 1;
+  std::unique_ptr<xgrad::data::Sampler> sampler_;
 };
 
 }  // namespace kws

@@ -33,18 +33,20 @@ std::shared_ptr<xgrad::nn::Module> DataParallel::wrap(std::shared_ptr<xgrad::nn:
   return std::make_shared<dist::DistributedDataParallel>(std::move(model));
 }
 
-void DataParallel::shuffle(std::vector<int64_t>& order, int64_t dataset_size, int epoch, std::mt19937_64& rng) {
-  if (world_size_ == 1) {
-    std::shuffle(order.begin(), order.end(), rng);
-    return;
+xgrad::data::Sampler& DataParallel::train_sampler(int64_t dataset_size) {
+  if (!sampler_) {
+    if (world_size_ == 1) {
+      sampler_ = std::make_unique<xgrad::data::RandomSampler>(dataset_size, xgrad::data::RandomSamplerOptions{.seed = 0});
+    } else {
+      sampler_ = std::make_unique<dist::DistributedSampler>(dataset_size, dist::DistributedSamplerOptions{.shuffle = true, .seed = 0});
+    }
   }
-  dist::DistributedSampler sampler(dataset_size, {.shuffle = true, .seed = 0});
-  sampler.set_epoch(epoch);
-  order = sampler.indices();
+  return *sampler_;
 }
 
-int64_t DataParallel::shard_size(int64_t dataset_size) const {
-  return world_size_ == 1 ? dataset_size : dist::DistributedSampler(dataset_size, {.shuffle = false}).size();
+void DataParallel::set_epoch(int epoch) {
+  // One process: the RandomSampler draws a new permutation every epoch by itself.
+  if (auto* sampler = dynamic_cast<dist::DistributedSampler*>(sampler_.get())) sampler->set_epoch(epoch);
 }
 
 int64_t DataParallel::local_batch(int64_t global_batch) const {

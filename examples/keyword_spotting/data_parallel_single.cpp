@@ -12,11 +12,12 @@ DataParallel::DataParallel(int&, char**&) {
 
 std::shared_ptr<xgrad::nn::Module> DataParallel::wrap(std::shared_ptr<xgrad::nn::Module> model) { return model; }
 
-void DataParallel::shuffle(std::vector<int64_t>& order, int64_t, int, std::mt19937_64& rng) {
-  std::shuffle(order.begin(), order.end(), rng);
+xgrad::data::Sampler& DataParallel::train_sampler(int64_t dataset_size) {
+  if (!sampler_) sampler_ = std::make_unique<xgrad::data::RandomSampler>(dataset_size, xgrad::data::RandomSamplerOptions{.seed = 0});
+  return *sampler_;
 }
 
-int64_t DataParallel::shard_size(int64_t dataset_size) const { return dataset_size; }
+void DataParallel::set_epoch(int) {}  // the RandomSampler draws a new permutation every epoch
 int64_t DataParallel::local_batch(int64_t global_batch) const { return global_batch; }
 void DataParallel::sum(double&, int64_t&, int64_t&) {}
 void DataParallel::barrier() {}

@@ -1,6 +1,7 @@
 // keyword_spotting: the flagship. Recognises the spoken digits "zero".."nine" from raw 8 kHz audio,
 // and teaches a real training run end to end: a dataset split by speaker (the test voices are never
-// heard in training), data augmentation on the fly, an M5-style raw-waveform network with
+// heard in training), batches assembled and augmented on the fly by a data::DataLoader's worker
+// thread while the model trains, an M5-style raw-waveform network with
 // BatchNorm (train() vs eval()), SGD with momentum and a cosine schedule, model selection on a
 // validation split, a confusion matrix, a checkpoint, and inference on a WAV file.
 //
@@ -22,6 +23,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <stdexcept>
 #include <random>
 
 #include "common/cli.hpp"
@@ -106,35 +108,57 @@ int64_t m5_width(const nn::StateDict& state, const std::string& checkpoint) {
   return width;
 }
 
-// Clips `order[begin, begin + count)` as a batch x (count, 1, 8000), y (count); augmented (each
-// clip shifted, scaled and maybe noised with draws from `rng`) when rng is given.
-std::pair<Tensor, Tensor> batch(const kws::Dataset& data, const std::vector<int64_t>& order, int64_t begin,
-                                int64_t count, std::mt19937_64* rng = nullptr) {
-  Tensor x = empty({count, 1, kws::kClipSamples}), y = empty({count});
-  for (int64_t b = 0; b < count; ++b) {
-    int64_t row = order[size_t(begin + b)];
-    std::span<float> clip(x.data_ptr<float>() + b * kws::kClipSamples, size_t(kws::kClipSamples));
-    std::ranges::copy(data.clip(row), clip.begin());
-    if (rng != nullptr) kws::augment(clip, *rng);
-    y.data_ptr<float>()[b] = float(data.labels[size_t(row)]);
+// A split's clips as a data set: samples {clip (1, 8000) float32, word (int64)}. With an augment
+// seed, every clip is shifted, scaled and maybe noised (kws::augment) with a generator of its own,
+// seeded by (seed, epoch, index): the batches do not depend on how many loader workers assemble
+// them, and each epoch augments afresh.
+class ClipDataset : public data::Dataset {
+ public:
+  ClipDataset(const kws::Dataset& clips, std::optional<uint64_t> augment_seed = std::nullopt)
+      : clips_(clips), augment_seed_(augment_seed) {}
+  // Call between epochs only (the loader's workers read it).
+  void set_epoch(int64_t epoch) { epoch_ = epoch; }
+
+  int64_t size() const override { return clips_.size(); }
+  std::vector<Tensor> get(int64_t index) const override {
+    std::vector<Tensor> batch = get_batch({index});
+    return {batch[0].squeeze(0), batch[1].squeeze(0)};
   }
-  return {x, y};
-}
+  // Copies the clips straight into the batch: one allocation per field, not one per clip.
+  std::vector<Tensor> get_batch(const std::vector<int64_t>& indices) const override {
+    const auto count = int64_t(indices.size());
+    Tensor x = empty({count, 1, kws::kClipSamples}), y = empty({count}, {.dtype = kInt64});
+    for (int64_t b = 0; b < count; ++b) {
+      const int64_t row = indices[size_t(b)];
+      if (row < 0 || row >= size()) throw std::out_of_range(fmt::format("clip {} of {}", row, size()));
+      std::span<float> clip(x.data_ptr<float>() + b * kws::kClipSamples, size_t(kws::kClipSamples));
+      std::ranges::copy(clips_.clip(row), clip.begin());
+      if (augment_seed_) {
+        std::seed_seq seed{*augment_seed_, uint64_t(epoch_), uint64_t(row)};
+        std::mt19937_64 rng(seed);
+        kws::augment(clip, rng);
+      }
+      y.data_ptr<int64_t>()[b] = clips_.labels[size_t(row)];
+    }
+    return {x, y};
+  }
+
+ private:
+  const kws::Dataset& clips_;
+  std::optional<uint64_t> augment_seed_;
+  int64_t epoch_ = 0;
+};
 
 // confusion[true][predicted] over a whole split, in eval mode without a graph.
 using Confusion = std::vector<std::vector<int64_t>>;
-Confusion evaluate(nn::Module& model, const kws::Dataset& data, int64_t batch_size) {
+Confusion evaluate(nn::Module& model, const kws::Dataset& clips, int64_t batch_size) {
   NoGradGuard no_grad;
   model.eval();
   Confusion confusion(kClasses, std::vector<int64_t>(kClasses, 0));
-  std::vector<int64_t> order(size_t(data.size()));
-  std::iota(order.begin(), order.end(), 0);
-  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
-    int64_t count = std::min(batch_size, data.size() - begin);
-    auto [x, y] = batch(data, order, begin, count);
-    auto [best, predicted] = model(x).max(1);
-    for (int64_t b = 0; b < count; ++b) {
-      ++confusion[size_t(y.data_ptr<float>()[b])][size_t(predicted.data_ptr<std::int64_t>()[b])];
+  for (data::Batch& batch : data::DataLoader(ClipDataset(clips), {.batch_size = batch_size, .num_workers = 1})) {
+    auto [best, predicted] = model(batch[0]).max(1);
+    for (int64_t b = 0; b < batch[1].size(0); ++b) {
+      ++confusion[size_t(batch[1].data_ptr<int64_t>()[b])][size_t(predicted.data_ptr<int64_t>()[b])];
     }
   }
   model.train();
@@ -213,11 +237,13 @@ int main(int argc, char** argv) {
   CLI::App app{"Spoken-digit recognition from raw audio with an M5 Conv1d network (xgrad's flagship example)."};
   int epochs = 6;
   int64_t width = 32, batch_size = 32;
+  int workers = 1;
   double lr = 0.05, target = 0.95;
   std::string cache_dir = "cache/keyword_spotting", out_dir = "out/keyword_spotting", checkpoint, classify_path;
   kws::Config data_config;
   app.add_option("--epochs", epochs)->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--batch-size", batch_size)->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  app.add_option("--workers", workers, "Threads that assemble and augment the next batches while the model trains (0: in the training loop)")->capture_default_str()->check(CLI::Range(0, 64));
   app.add_option("--lr", lr, "Peak SGD learning rate (momentum 0.9, cosine schedule)")->capture_default_str()->check(ex::finite_in(1e-12, 1e6));
   app.add_option("--width", width, "Channels of the first two convolutions (the last two have twice as many)")->capture_default_str()->check(CLI::Range(int64_t{1}, kMaxWidth));
   app.add_option("--min-accuracy", target, "Target accuracy on the test voices (the exit status says if it was met)")->capture_default_str()->check(ex::finite_in(0, 1));
@@ -242,8 +268,7 @@ int main(int argc, char** argv) {
     if (!classify_path.empty()) return classify(classify_path, checkpoint);
     kws::DataParallel parallel(argc, argv);  // under mpirun: a replica per rank; rank 0 prints and writes
     auto start = std::chrono::steady_clock::now();
-    manual_seed(0);             // parameter init
-    std::mt19937_64 rng(parallel.rank());  // shuffling and augmentation
+    manual_seed(0);  // parameter init
 
     kws::Splits data = parallel.main_first([&] { return kws::load_or_make(cache_dir, data_config, /*verbose=*/true); });
     auto model = make_m5(width);
@@ -260,10 +285,12 @@ int main(int argc, char** argv) {
     std::optional<ex::MetricsCsv> csv;  // rank 0 alone writes outputs
     if (parallel.is_main()) csv.emplace(out_dir + "/metrics.csv", std::vector<std::string>{"epoch", "train_loss", "train_acc", "valid_acc"});
 
-    std::vector<int64_t> order(size_t(data.train.size()));
-    std::iota(order.begin(), order.end(), 0);
+    // Each epoch a new order (this rank's shard of it under mpirun) and new augmentations.
+    ClipDataset train_set(data.train, /*augment_seed=*/0);
     batch_size = parallel.local_batch(batch_size);  // --batch-size is the global batch
-    const int64_t steps = (parallel.shard_size(data.train.size()) + batch_size - 1) / batch_size;
+    data::DataLoader loader(train_set, {.batch_size = batch_size, .num_workers = workers,
+                                        .sampler = &parallel.train_sampler(train_set.size())});
+    const int64_t steps = loader.size();
     if (steps <= 0) throw std::runtime_error(fmt::format("the training split is empty; '{}' was left as it was.", checkpoint));
     double best_valid = -1, train_seconds = 0;
     bool saved = false;  // a checkpoint is written only for a model that trained (see below)
@@ -271,24 +298,25 @@ int main(int argc, char** argv) {
     for (int epoch = 1; epoch <= epochs; ++epoch) {
       ++epochs_run;
       auto epoch_start = std::chrono::steady_clock::now();
-      parallel.shuffle(order, data.train.size(), epoch, rng);
+      parallel.set_epoch(epoch);
+      train_set.set_epoch(epoch);
       ex::ProgressBar bar(steps, fmt::format("epoch {}/{}", epoch, epochs));
       double loss_sum = 0;
-      int64_t correct = 0, seen = 0;
-      for (int64_t step = 0; step < steps; ++step) {
-        int64_t count = std::min(batch_size, int64_t(order.size()) - seen);
-        auto [x, y] = batch(data.train, order, seen, count, &rng);
+      int64_t correct = 0, seen = 0, step = 0;
+      for (data::Batch& batch : loader) {
+        const Tensor &x = batch[0], &y = batch[1];  // (count, 1, 8000) float32, (count) int64
+        const int64_t count = x.size(0);
         Tensor logits = (*trained)(x);
-        Tensor loss = criterion(logits, y);
+        Tensor loss = criterion(logits, y.to(kFloat32));  // int64 after the loss change
         optimizer.zero_grad();
         loss.backward();
         optimizer.step();
 
         auto [best, predicted] = logits.detach().max(1);
-        for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
+        correct += (predicted == y).sum().item<int64_t>();
         loss_sum += loss.item<float>() * double(count);
         seen += count;
-        bar.update(step + 1, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);
+        bar.update(++step, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);
       }
       scheduler.step();
       bar.finish();

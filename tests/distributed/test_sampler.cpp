@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <numeric>
 #include <set>
 
 #include <xgrad.hpp>
@@ -140,6 +141,42 @@ TEST_CASE("invalid sizes and ranks are errors, as in PyTorch") {
                  "DistributedSampler: the data set size must be >= 0, got -1"));
   CHECK(contains(error_of([] { dist::DistributedSampler s(3, {.num_replicas = 0, .rank = 0}); }),
                  "DistributedSampler: num_replicas must be >= 1, got 0"));
+}
+
+TEST_CASE("a DataLoader with a DistributedSampler reads this rank's shard: disjoint, equal, covering the data set") {
+  dist::init();
+  const std::int64_t n = 24;  // divisible by 2 and 3 ranks: no padding, so the shards are disjoint
+  Tensor x = empty({n, 3}, {.dtype = kFloat64});
+  for (std::int64_t i = 0; i < 3 * n; ++i) x.data_ptr<double>()[i] = static_cast<double>(i / 3);
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(n));
+  std::iota(labels.begin(), labels.end(), std::int64_t{100});
+  data::TensorDataset dataset({x, testing::int64_values(labels)});
+  dist::DistributedSampler sampler(n, {.shuffle = true, .seed = 3});
+  data::DataLoader loader(dataset, {.batch_size = 5, .num_workers = 1, .sampler = &sampler});
+  CHECK(loader.size() == (n / dist::world_size() + 4) / 5);
+  std::vector<std::vector<std::int64_t>> epochs;
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    sampler.set_epoch(epoch);
+    std::vector<double> mine;
+    for (data::Batch& batch : loader) {
+      const std::vector<double> rows = testing::values(batch[0]);
+      for (std::int64_t r = 0; r < batch[0].size(0); ++r) {
+        mine.push_back(rows[static_cast<std::size_t>(3 * r)]);
+        CHECK(batch[1].data_ptr<std::int64_t>()[r] == static_cast<std::int64_t>(mine.back()) + 100);
+      }
+    }
+    CHECK(std::vector<std::int64_t>(mine.begin(), mine.end()) == sampler.indices());  // the sampler's order
+    CHECK(static_cast<std::int64_t>(mine.size()) == n / dist::world_size());
+    Tensor all = dist::all_gather(testing::from_values(mine, false));  // the same length on every rank
+    std::vector<std::int64_t> every;
+    for (double v : testing::values(all)) every.push_back(static_cast<std::int64_t>(v));
+    epochs.push_back(every);
+    std::ranges::sort(every);
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(n));
+    std::iota(expected.begin(), expected.end(), std::int64_t{0});
+    CHECK(every == expected);  // disjoint and covering: every sample exactly once over the ranks
+  }
+  CHECK(epochs[0] != epochs[1]);  // set_epoch gave the loader a new permutation
 }
 
 }  // TEST_SUITE("sampler")
