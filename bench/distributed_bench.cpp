@@ -111,8 +111,8 @@ int main(int argc, char** argv) {
   optim::SGD optimizer(model->parameters(), {.lr = 0.01, .momentum = 0.9});
   const int64_t batch = std::max<int64_t>(1, 64 / world);
   Tensor input = randn({batch, 1, 8000});
-  Tensor labels = empty({batch});
-  for (int64_t i = 0; i < batch; ++i) labels.data_ptr<float>()[i] = float(i % 10);
+  Tensor labels = empty({batch}, {.dtype = kInt64});  // class indices
+  for (int64_t i = 0; i < batch; ++i) labels.data_ptr<int64_t>()[i] = i % 10;
   auto step = [&] {
     optimizer.zero_grad();
     nn::functional::cross_entropy((*model)(input), labels).backward();

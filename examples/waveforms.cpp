@@ -31,7 +31,7 @@ const std::vector<std::string> kClasses = {"sine", "square", "sawtooth", "triang
 
 struct Dataset {
   std::vector<float> signals;  // (size, kLength), row-major
-  std::vector<float> labels;   // (size,) class index, as a float (xgrad tensors are floating point)
+  std::vector<int64_t> labels;  // (size,) class index
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
 };
 
@@ -54,18 +54,18 @@ Dataset make_waveforms(int64_t count, std::mt19937_64& rng) {
                                 : 2 * std::abs(saw) - 1;
       data.signals[size_t(i * kLength + t)] = float(a * clean + sigma * gaussian(rng));
     }
-    data.labels.push_back(float(label));
+    data.labels.push_back(label);
   }
   return data;
 }
 
 // Rows `indices[begin, begin + count)` of `data` as a batch: x (count, 1, kLength), y (count).
 std::pair<Tensor, Tensor> batch(const Dataset& data, const std::vector<int64_t>& indices, int64_t begin, int64_t count) {
-  Tensor x = empty({count, 1, kLength}), y = empty({count});
+  Tensor x = empty({count, 1, kLength}), y = empty({count}, {.dtype = kInt64});  // class indices are int64
   for (int64_t b = 0; b < count; ++b) {
     int64_t row = indices[size_t(begin + b)];
     std::copy_n(data.signals.begin() + row * kLength, kLength, x.data_ptr<float>() + b * kLength);
-    y.data_ptr<float>()[b] = data.labels[size_t(row)];
+    y.data_ptr<int64_t>()[b] = data.labels[size_t(row)];
   }
   return {x, y};
 }
@@ -99,7 +99,7 @@ double accuracy(nn::Module& model, const Dataset& data) {
     int64_t count = std::min<int64_t>(256, data.size() - begin);
     auto [x, y] = batch(data, order, begin, count);
     auto [best, predicted] = model(x).max(1);
-    for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
+    for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<int64_t>()[b];
   }
   model.train();
   return double(correct) / double(data.size());
@@ -152,7 +152,7 @@ int run(int argc, char** argv) {
       optimizer.step();
 
       auto [best, predicted] = logits.detach().max(1);
-      for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
+      for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<int64_t>()[b];
       loss_sum += loss.item<float>() * double(count);
       seen += count;
       bar.update(step + 1, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);

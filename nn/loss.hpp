@@ -1,7 +1,7 @@
 // Loss modules, as torch.nn: call them with (input, target).
 //
 //   nn::CrossEntropyLoss criterion;            // reduction "mean"
-//   Tensor loss = criterion(logits, labels);   // logits (N, C), labels (N) class indices as floats
+//   Tensor loss = criterion(logits, labels);   // logits (N, C), labels (N) int64 class indices
 #pragma once
 
 #include "core/tensor.hpp"
@@ -11,7 +11,8 @@
 namespace xgrad::nn {
 
 using LossOptions = functional::LossOptions;
-using ClassificationLossOptions = functional::ClassificationLossOptions;
+using NLLLossOptions = functional::NLLLossOptions;
+using CrossEntropyLossOptions = functional::CrossEntropyLossOptions;
 
 class MSELoss : public Module {
  public:
@@ -24,20 +25,20 @@ class MSELoss : public Module {
 
 class CrossEntropyLoss : public Module {
  public:
-  explicit CrossEntropyLoss(ClassificationLossOptions options = {}) : options(std::move(options)) {}
+  explicit CrossEntropyLoss(CrossEntropyLossOptions options = {}) : options(std::move(options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::cross_entropy(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "CrossEntropyLoss"; }
-  ClassificationLossOptions options;
+  CrossEntropyLossOptions options;
 };
 
 class NLLLoss : public Module {
  public:
-  explicit NLLLoss(ClassificationLossOptions options = {}) : options(std::move(options)) {}
+  explicit NLLLoss(NLLLossOptions options = {}) : options(std::move(options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::nll_loss(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "NLLLoss"; }
-  ClassificationLossOptions options;
+  NLLLossOptions options;
 };
 
 }  // namespace xgrad::nn

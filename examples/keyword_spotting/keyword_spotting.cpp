@@ -110,13 +110,13 @@ int64_t m5_width(const nn::StateDict& state, const std::string& checkpoint) {
 // clip shifted, scaled and maybe noised with draws from `rng`) when rng is given.
 std::pair<Tensor, Tensor> batch(const kws::Dataset& data, const std::vector<int64_t>& order, int64_t begin,
                                 int64_t count, std::mt19937_64* rng = nullptr) {
-  Tensor x = empty({count, 1, kws::kClipSamples}), y = empty({count});
+  Tensor x = empty({count, 1, kws::kClipSamples}), y = empty({count}, {.dtype = kInt64});  // class indices are int64
   for (int64_t b = 0; b < count; ++b) {
     int64_t row = order[size_t(begin + b)];
     std::span<float> clip(x.data_ptr<float>() + b * kws::kClipSamples, size_t(kws::kClipSamples));
     std::ranges::copy(data.clip(row), clip.begin());
     if (rng != nullptr) kws::augment(clip, *rng);
-    y.data_ptr<float>()[b] = float(data.labels[size_t(row)]);
+    y.data_ptr<int64_t>()[b] = data.labels[size_t(row)];
   }
   return {x, y};
 }
@@ -134,7 +134,7 @@ Confusion evaluate(nn::Module& model, const kws::Dataset& data, int64_t batch_si
     auto [x, y] = batch(data, order, begin, count);
     auto [best, predicted] = model(x).max(1);
     for (int64_t b = 0; b < count; ++b) {
-      ++confusion[size_t(y.data_ptr<float>()[b])][size_t(predicted.data_ptr<std::int64_t>()[b])];
+      ++confusion[size_t(y.data_ptr<int64_t>()[b])][size_t(predicted.data_ptr<std::int64_t>()[b])];
     }
   }
   model.train();
@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
         optimizer.step();
 
         auto [best, predicted] = logits.detach().max(1);
-        for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<float>()[b];
+        for (int64_t b = 0; b < count; ++b) correct += predicted.data_ptr<std::int64_t>()[b] == y.data_ptr<int64_t>()[b];
         loss_sum += loss.item<float>() * double(count);
         seen += count;
         bar.update(step + 1, {{"loss", loss_sum / double(seen)}, {"acc", double(correct) / double(seen)}}, seen);
