@@ -5,7 +5,7 @@
 #pragma once
 
 #include "core/tensor.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional/loss.hpp"
 #include "nn/module.hpp"
 
 namespace xgrad::nn {

@@ -8,7 +8,7 @@
 #include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;

@@ -22,7 +22,7 @@
 #include "nn/batchnorm.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/container.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "nn/linear.hpp"
 #include "optim/lr_scheduler.hpp"
 #include "optim/sgd.hpp"

@@ -13,7 +13,7 @@
 #include "core/creation.hpp"
 #include "core/ops.hpp"
 #include "core/random.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;

@@ -14,7 +14,7 @@
 #include "nn/batchnorm.hpp"
 #include "nn/container.hpp"
 #include "nn/dropout.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "nn/linear.hpp"
 #include "nn/pooling.hpp"
 #include "test_layers_support.hpp"

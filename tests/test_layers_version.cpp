@@ -13,7 +13,7 @@
 #include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 #include "core/random.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;

@@ -5,7 +5,7 @@
 
 #include "core/creation.hpp"
 #include "core/ops.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "nn/loss.hpp"
 
 using namespace xgrad;

@@ -13,7 +13,7 @@
 #include "nn/batchnorm.hpp"
 #include "nn/container.hpp"
 #include "nn/conv1d.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "nn/linear.hpp"
 #include "nn/pooling.hpp"
 #include "optim/sgd.hpp"
