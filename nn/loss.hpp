@@ -16,7 +16,7 @@ using CrossEntropyLossOptions = functional::CrossEntropyLossOptions;
 
 class MSELoss : public Module {
  public:
-  explicit MSELoss(LossOptions options = {}) : options(std::move(options)) {}
+  explicit MSELoss(LossOptions loss_options = {}) : options(std::move(loss_options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::mse_loss(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "MSELoss"; }
@@ -25,8 +25,10 @@ class MSELoss : public Module {
 
 class CrossEntropyLoss : public Module {
  public:
-  explicit CrossEntropyLoss(CrossEntropyLossOptions options = {}) : options(std::move(options)) {}
-  Tensor forward(const Tensor& input, const Tensor& target) { return functional::cross_entropy(input, target, options); }
+  explicit CrossEntropyLoss(CrossEntropyLossOptions loss_options = {}) : options(std::move(loss_options)) {}
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return functional::cross_entropy(input, target, options);
+  }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "CrossEntropyLoss"; }
   CrossEntropyLossOptions options;
@@ -34,7 +36,7 @@ class CrossEntropyLoss : public Module {
 
 class NLLLoss : public Module {
  public:
-  explicit NLLLoss(NLLLossOptions options = {}) : options(std::move(options)) {}
+  explicit NLLLoss(NLLLossOptions loss_options = {}) : options(std::move(loss_options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::nll_loss(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "NLLLoss"; }

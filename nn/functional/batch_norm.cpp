@@ -69,8 +69,8 @@ void gradient_sums(const T* g, const T* x, std::int64_t n, double m, double& sum
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, BatchNormOptions options) {
   check_input(input, "batch_norm", "input");
-  XGRAD_CHECK(input.dim() == 2 || input.dim() == 3, "batch_norm: expected a 2-D (N, C) or 3-D (N, C, L) input, got shape {}",
-              input.shape());
+  XGRAD_CHECK(input.dim() == 2 || input.dim() == 3,
+              "batch_norm: expected a 2-D (N, C) or 3-D (N, C, L) input, got shape {}", input.shape());
   const std::int64_t N = input.size(0), C = input.size(1), L = input.dim() == 3 ? input.size(2) : 1;
   const Tensor* per_channel[] = {&running_mean, &running_var, &weight, &bias};
   const char* names[] = {"running_mean", "running_var", "weight", "bias"};
@@ -85,8 +85,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
               "batch_norm: running_mean and running_var must be both defined or both undefined");
   const bool use_batch_stats = options.training || !running_mean.defined();
   const std::int64_t count = N * L;
-  XGRAD_CHECK(!use_batch_stats || count > 1, "batch_norm: expected more than 1 value per channel when training, got input size {}",
-              input.shape());
+  XGRAD_CHECK(!use_batch_stats || count > 1,
+              "batch_norm: expected more than 1 value per channel when training, got input size {}", input.shape());
   XGRAD_CHECK(options.eps >= 0, "batch_norm: eps must be non-negative, got {}", options.eps);
 
   // Per-channel mean and 1/sqrt(var + eps) that normalized the input (saved for backward).
@@ -144,7 +144,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   }
   // Per-channel tensors broadcast against the input as (1, C) or (1, C, 1); statistics reduce over `dims`.
   const Shape channel_shape = input.dim() == 3 ? Shape{1, C, 1} : Shape{1, C};
-  const std::vector<std::int64_t> dims = input.dim() == 3 ? std::vector<std::int64_t>{0, 2} : std::vector<std::int64_t>{0};
+  const std::vector<std::int64_t> dims =
+      input.dim() == 3 ? std::vector<std::int64_t>{0, 2} : std::vector<std::int64_t>{0};
   return record(
       "BatchNormBackward", out, {input, weight, bias, running_mean, running_var},
       [x = SavedTensor(input), w = SavedTensor(weight),

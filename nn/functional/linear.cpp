@@ -25,7 +25,8 @@ using detail::recording_backward;
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   check_input(input, "linear", "input");
   check_input(weight, "linear", "weight");
-  XGRAD_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got shape {}", weight.shape());
+  XGRAD_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got shape {}",
+              weight.shape());
   XGRAD_CHECK(input.dim() >= 1, "linear: input must have at least one dim (*, in_features), got a 0-dim tensor");
   const std::int64_t out_features = weight.size(0), in_features = weight.size(1);
   XGRAD_CHECK(input.shape().back() == in_features,

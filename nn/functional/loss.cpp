@@ -112,8 +112,8 @@ std::int64_t class_dim_of(const Tensor& input) { return input.dim() == 1 ? 0 : 1
 void check_classification_input(const Tensor& input, const char* op) {
   check_input(input, op, "input");
   XGRAD_CHECK(input.dim() >= 1, "{}: input must be (C), (N, C) or (N, C, d1, ...), got a 0-dim tensor", op);
-  XGRAD_CHECK(is_floating_point(input.dtype()), "{}: input must be float32 or float64 (log-probabilities or logits), got {}",
-              op, input.dtype());
+  XGRAD_CHECK(is_floating_point(input.dtype()),
+              "{}: input must be float32 or float64 (log-probabilities or logits), got {}", op, input.dtype());
   XGRAD_CHECK(input.size(class_dim_of(input)) > 0, "{}: input of shape {} has no classes", op, input.shape());
 }
 
@@ -274,7 +274,8 @@ Tensor fused_nll_loss(const Tensor& input, const Tensor& target, const Classes& 
                   // loss = -w[target] x[target]:  dx[target] = -w[target] (scaled by the reduction)
                   if (recording_backward()) {
                     // linear in g and independent of x: its second derivative in x is zero
-                    const Tensor pick = one_hot_targets(c, shape, g.dtype()) * sample_weights(c, shape, reduction, g.dtype());
+                    const Tensor pick =
+                        one_hot_targets(c, shape, g.dtype()) * sample_weights(c, shape, reduction, g.dtype());
                     return std::vector<Tensor>{-(pick * per_sample(g, shape)), Tensor()};
                   }
                   Tensor grad = zeros(shape, {.dtype = g.dtype()});
@@ -286,7 +287,8 @@ Tensor fused_nll_loss(const Tensor& input, const Tensor& target, const Classes& 
                       for (std::int64_t i = 0; i < c.inner; ++i) {
                         const std::int64_t k = (*c.target)[n * c.inner + i];
                         if (k >= 0)
-                          gi[(n * c.C + k) * c.inner + i] = static_cast<T>(-sample_scale(gv, n * c.inner + i, k, c, reduction));
+                          gi[(n * c.C + k) * c.inner + i] =
+                              static_cast<T>(-sample_scale(gv, n * c.inner + i, k, c, reduction));
                       }
                     }
                   });
@@ -404,8 +406,8 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, NLLLossOptions option
 Tensor cross_entropy(const Tensor& input, const Tensor& target, CrossEntropyLossOptions options) {
   check_reduction(options.reduction, "cross_entropy");
   const double smoothing = options.label_smoothing;
-  XGRAD_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "cross_entropy: label_smoothing must be between 0.0 and 1.0, got {}",
-              smoothing);
+  XGRAD_CHECK(smoothing >= 0.0 && smoothing <= 1.0,
+              "cross_entropy: label_smoothing must be between 0.0 and 1.0, got {}", smoothing);
   check_input(input, "cross_entropy", "input");
   check_input(target, "cross_entropy", "target");
   // A float target shaped as the input holds class probabilities, as PyTorch decides.

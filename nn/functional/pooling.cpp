@@ -275,7 +275,8 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
         constexpr std::int64_t block = 256;
         while (o < end_inside) {
           const std::int64_t count = std::min(block, end_inside - o), start = o * stride - padding;
-          if (!windows(x + start, count, static_cast<std::int32_t>(start), y + r * out_length + o, idx + r * out_length + o))
+          if (!windows(x + start, count, static_cast<std::int32_t>(start), y + r * out_length + o,
+                       idx + r * out_length + o))
             for (std::int64_t j = o; j < o + count; ++j) window(j);
           o += count;
         }
@@ -374,7 +375,8 @@ Tensor avg_pool1d(const Tensor& input, std::int64_t kernel_size, AvgPool1dOption
   const std::int64_t padding = options.padding;
   check_pool_options("avg_pool1d", kernel_size, stride, padding, 1);
   const PoolRows p = pool_rows(input, "avg_pool1d");
-  const std::int64_t out_length = pooled_length("avg_pool1d", p.length, kernel_size, stride, padding, 1, options.ceil_mode);
+  const std::int64_t out_length =
+      pooled_length("avg_pool1d", p.length, kernel_size, stride, padding, 1, options.ceil_mode);
   XGRAD_CHECK(out_length >= 1,
               "avg_pool1d: input of shape {} is too short for kernel_size={}, padding={} (output length would be {})",
               input.shape(), kernel_size, padding, out_length);
@@ -403,7 +405,8 @@ Tensor avg_pool1d(const Tensor& input, std::int64_t kernel_size, AvgPool1dOption
                  resolved = AvgPool1dOptions{.stride = stride, .padding = padding, .ceil_mode = options.ceil_mode,
                                              .count_include_pad = include_pad}](const Tensor& g, const NeedsGrad&) {
                   // d(mean of window)/dx = 1/divisor for each x in the window
-                  return std::vector<Tensor>{avg_pool1d_spread(g, shape, rows, length, out_length, kernel_size, resolved)};
+                  return std::vector<Tensor>{
+                      avg_pool1d_spread(g, shape, rows, length, out_length, kernel_size, resolved)};
                 });
 }
 

@@ -68,7 +68,8 @@ T lane_shift(const T* x, std::int64_t base, const Lanes& s) {
 template <class T>
 double lane_sum(const T* a, const T* b, std::int64_t base, const Lanes& s) {
   double sum = 0;
-  for (std::int64_t k = 0; k < s.extent; ++k) sum += b ? a[base + k * s.inner] * b[base + k * s.inner] : a[base + k * s.inner];
+  for (std::int64_t k = 0; k < s.extent; ++k)
+    sum += b ? a[base + k * s.inner] * b[base + k * s.inner] : a[base + k * s.inner];
   return sum;
 }
 
@@ -121,7 +122,8 @@ Tensor log_softmax(const Tensor& input, std::int64_t dim) {
       [](const auto* gv, const auto* yv, auto* gi, std::int64_t base, const Lanes& s) {
         using T = std::remove_pointer_t<decltype(gi)>;
         const T total = static_cast<T>(lane_sum<T>(gv, nullptr, base, s));
-        for (std::int64_t k = 0, at = base; k < s.extent; ++k, at += s.inner) gi[at] = gv[at] - std::exp(yv[at]) * total;
+        for (std::int64_t k = 0, at = base; k < s.extent; ++k, at += s.inner)
+          gi[at] = gv[at] - std::exp(yv[at]) * total;
       },
       [](const Tensor& g, const Tensor& y, const std::vector<std::int64_t>& lane) {
         return g - exp(y) * sum(g, lane, true);
