@@ -38,7 +38,6 @@
 #include "nn/checkpoint.hpp"
 #include "nn/container.hpp"
 #include "nn/dropout.hpp"
-#include "nn/functional/training_ops.hpp"
 #include "nn/linear.hpp"
 #include "nn/loss.hpp"
 #include "nn/pooling.hpp"

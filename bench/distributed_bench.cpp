@@ -87,8 +87,8 @@ struct Step {
       : model(std::make_shared<dist::DistributedDataParallel>(std::move(net))),
         optimizer(model->parameters(), {.lr = 0.01, .momentum = 0.9}),
         input(std::move(x)),
-        labels(empty({batch})) {
-    for (int64_t i = 0; i < batch; ++i) labels.data_ptr<float>()[i] = float(i % 10);
+        labels(empty({batch}, {.dtype = kInt64})) {  // class indices
+    for (int64_t i = 0; i < batch; ++i) labels.data_ptr<int64_t>()[i] = i % 10;
     int64_t n = 0;
     for (const Tensor& p : model->parameters()) n += p.numel();
     gradients = zeros({n});

@@ -116,7 +116,7 @@ struct XgradFlagship {
   xgrad::optim::SGD optimizer{model->parameters(), {.lr = 0.01, .momentum = 0.9}};
   Tensor input, labels, loss;
   XgradFlagship(const std::vector<float>& x, const std::vector<float>& y)
-      : input(xgrad_tensor(x, {flagship_batch, 1, flagship_length})), labels(xgrad_tensor(y, {flagship_batch})) {}
+      : input(xgrad_tensor(x, {flagship_batch, 1, flagship_length})), labels(xgrad_tensor(y, {flagship_batch}).to(xgrad::kInt64)) {}
   void step() {
     optimizer.zero_grad();
     loss = nn::functional::cross_entropy((*model)(input), labels);

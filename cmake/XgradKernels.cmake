@@ -1,6 +1,6 @@
 # Per-source architecture flags for the Conv1d kernels (included from the top CMakeLists after the
 # xgrad target exists). Each conv1d_<arch>.cpp compiles the same microkernels for one instruction
-# set; conv1d_fast.cpp picks one at run time with __builtin_cpu_supports, and conv1d_generic.cpp
+# set; conv1d_isa.cpp picks one at run time with __builtin_cpu_supports, and conv1d_generic.cpp
 # (no extra flags) keeps the library running on any CPU.
 set(XGRAD_KERNEL_DIR ${CMAKE_CURRENT_LIST_DIR}/../nn/kernels)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   // its parameters named as in named_parameters().
   auto model = kws::make_m5(32);
   Tensor clips = randn({2, 1, 8000});  // two one-second clips at 8 kHz
-  Tensor labels = zeros({2});          // class indices
+  Tensor labels = zeros({2}, {.dtype = kInt64});  // class indices
   Tensor model_loss = nn::functional::cross_entropy((*model)(clips), labels);
   const std::string model_dot = autograd::to_dot(model_loss, model->named_parameters());
   if (!write_file(out_dir / "model.dot", model_dot)) return 1;

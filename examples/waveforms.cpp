@@ -121,7 +121,7 @@ int run(int argc, char** argv) {
       const Tensor &x = batch[0], &y = batch[1];  // (count, 1, kLength) float32, (count) int64
       const int64_t count = x.size(0);
       Tensor logits = (*model)(x);
-      Tensor loss = criterion(logits, y.to(kFloat32));  // int64 after the loss change
+      Tensor loss = criterion(logits, y);
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();

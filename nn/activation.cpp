@@ -1,7 +1,7 @@
 #include "nn/activation.hpp"
 
 #include "core/ops.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional/softmax.hpp"
 
 namespace xgrad::nn {
 

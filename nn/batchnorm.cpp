@@ -2,7 +2,7 @@
 
 #include "autograd/grad_mode.hpp"
 #include "core/creation.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional/batch_norm.hpp"
 #include "nn/python_format.hpp"
 
 namespace xgrad::nn {

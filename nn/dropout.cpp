@@ -1,6 +1,6 @@
 #include "nn/dropout.hpp"
 
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional/dropout.hpp"
 #include "nn/python_format.hpp"
 
 namespace xgrad::nn {

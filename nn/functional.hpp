@@ -1,4 +1,5 @@
-// nn::functional: the stateless forms of the layers, like torch.nn.functional.
+// nn::functional: the stateless forms of the layers, like torch.nn.functional. This header
+// declares conv1d and pad1d and includes the others, one header per topic (nn/functional/*.hpp).
 //
 //   Tensor y = nn::functional::conv1d(x, w, b, {.stride = 2, .padding = "same"});
 //
@@ -14,6 +15,12 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "nn/functional/batch_norm.hpp"
+#include "nn/functional/dropout.hpp"
+#include "nn/functional/linear.hpp"
+#include "nn/functional/loss.hpp"
+#include "nn/functional/pooling.hpp"
+#include "nn/functional/softmax.hpp"
 
 namespace xgrad::nn {
 

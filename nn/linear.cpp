@@ -4,7 +4,7 @@
 
 #include "autograd/grad_mode.hpp"
 #include "core/creation.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional/linear.hpp"
 
 namespace xgrad::nn {
 

@@ -1,21 +1,22 @@
 // Loss modules, as torch.nn: call them with (input, target).
 //
 //   nn::CrossEntropyLoss criterion;            // reduction "mean"
-//   Tensor loss = criterion(logits, labels);   // logits (N, C), labels (N) class indices as floats
+//   Tensor loss = criterion(logits, labels);   // logits (N, C), labels (N) int64 class indices
 #pragma once
 
 #include "core/tensor.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional/loss.hpp"
 #include "nn/module.hpp"
 
 namespace xgrad::nn {
 
 using LossOptions = functional::LossOptions;
-using ClassificationLossOptions = functional::ClassificationLossOptions;
+using NLLLossOptions = functional::NLLLossOptions;
+using CrossEntropyLossOptions = functional::CrossEntropyLossOptions;
 
 class MSELoss : public Module {
  public:
-  explicit MSELoss(LossOptions options = {}) : options(std::move(options)) {}
+  explicit MSELoss(LossOptions loss_options = {}) : options(std::move(loss_options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::mse_loss(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "MSELoss"; }
@@ -24,20 +25,22 @@ class MSELoss : public Module {
 
 class CrossEntropyLoss : public Module {
  public:
-  explicit CrossEntropyLoss(ClassificationLossOptions options = {}) : options(std::move(options)) {}
-  Tensor forward(const Tensor& input, const Tensor& target) { return functional::cross_entropy(input, target, options); }
+  explicit CrossEntropyLoss(CrossEntropyLossOptions loss_options = {}) : options(std::move(loss_options)) {}
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return functional::cross_entropy(input, target, options);
+  }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "CrossEntropyLoss"; }
-  ClassificationLossOptions options;
+  CrossEntropyLossOptions options;
 };
 
 class NLLLoss : public Module {
  public:
-  explicit NLLLoss(ClassificationLossOptions options = {}) : options(std::move(options)) {}
+  explicit NLLLoss(NLLLossOptions loss_options = {}) : options(std::move(loss_options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::nll_loss(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "NLLLoss"; }
-  ClassificationLossOptions options;
+  NLLLossOptions options;
 };
 
 }  // namespace xgrad::nn

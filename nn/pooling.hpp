@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "core/tensor.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional/pooling.hpp"
 #include "nn/module.hpp"
 
 namespace xgrad::nn {

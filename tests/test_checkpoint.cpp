@@ -22,7 +22,7 @@
 #include "nn/batchnorm.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/container.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "nn/linear.hpp"
 #include "optim/lr_scheduler.hpp"
 #include "optim/sgd.hpp"
@@ -57,8 +57,9 @@ void train_steps(nn::Module& model, optim::Optimizer& optimizer, optim::LRSchedu
     manual_seed(data_seed + static_cast<std::uint64_t>(i));  // the data of step i, the same in every run
     const Tensor x = randn({16, 6});
     const Tensor uniform = rand({16});
-    Tensor target = empty({16});  // class indices 0..2
-    for (int k = 0; k < 16; ++k) target.data_ptr<float>()[k] = std::floor(uniform.data_ptr<float>()[k] * 3.0f);
+    Tensor target = empty({16}, {.dtype = kInt64});  // class indices 0..2
+    for (int k = 0; k < 16; ++k)
+      target.data_ptr<std::int64_t>()[k] = static_cast<std::int64_t>(std::floor(uniform.data_ptr<float>()[k] * 3.0f));
     optimizer.zero_grad();
     nn::functional::cross_entropy(model(x), target).backward();
     optimizer.step();

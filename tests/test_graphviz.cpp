@@ -260,7 +260,7 @@ TEST_CASE("to_dot: labels are escaped, and every graph is valid DOT (rendered by
   nn::Sequential model(conv, std::make_shared<nn::BatchNorm1d>(4), std::make_shared<nn::ReLU>(),
                        std::make_shared<nn::MaxPool1d>(2), std::make_shared<nn::Flatten>(),
                        std::make_shared<nn::Linear>(4 * 7, 2));
-  const Tensor model_loss = nn::functional::cross_entropy(model(randn({3, 1, 16})), zeros({3}));
+  const Tensor model_loss = nn::functional::cross_entropy(model(randn({3, 1, 16})), zeros({3}, {.dtype = kInt64}));
   const std::string model_text = autograd::to_dot(model_loss, model.named_parameters());
   REQUIRE(parse(model_text).valid);
 

@@ -18,7 +18,7 @@
 #include "nn/dropout.hpp"
 #include "nn/linear.hpp"
 #include "nn/loss.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "nn/pooling.hpp"
 #include "support/testing.hpp"
 

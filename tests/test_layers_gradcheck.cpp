@@ -13,7 +13,7 @@
 #include "core/creation.hpp"
 #include "core/ops.hpp"
 #include "core/random.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;
@@ -25,11 +25,24 @@ Tensor input(const Shape& shape, bool requires_grad = true) {
   return randn(shape, {.dtype = kFloat64, .requires_grad = requires_grad});
 }
 
-// Class indices as float64 (no gradient).
-Tensor classes(std::vector<double> values) {
+// Class indices (int64: never a gradient).
+Tensor classes(std::vector<std::int64_t> values) {
+  Tensor t = empty({static_cast<std::int64_t>(values.size())}, {.dtype = kInt64});
+  for (std::size_t i = 0; i < values.size(); ++i) t.data_ptr<std::int64_t>()[i] = values[i];
+  return t;
+}
+
+// Per-class loss weights, float64 without gradient.
+Tensor class_weights(std::vector<double> values) {
   Tensor t = empty({static_cast<std::int64_t>(values.size())}, {.dtype = kFloat64});
   for (std::size_t i = 0; i < values.size(); ++i) t.data_ptr<double>()[i] = values[i];
   return t;
+}
+
+// Class probabilities along dim 1 (or 0 for a 1-D shape), as a float64 leaf.
+Tensor probabilities(const Shape& shape, bool requires_grad = true) {
+  Tensor p = F::softmax(randn(shape, {.dtype = kFloat64}), shape.size() == 1 ? 0 : 1).detach();
+  return p.requires_grad_(requires_grad);
 }
 
 struct GradcheckCase {
@@ -116,6 +129,50 @@ std::vector<GradcheckCase> training_op_cases() {
          return F::nll_loss(in[0], t, {.reduction = "none"});
        },
        {input({2, 3, 2})}},
+      {"nll_loss weight, mean, ignore_index",
+       [](V in) {
+         return F::nll_loss(in[0], classes({1, -100, 0, 2}), {.weight = class_weights({0.5, 2.0, 1.5})});
+       },
+       {input({4, 3})}},
+      {"nll_loss weight, none (N, C, d)",
+       [](V in) {
+         Tensor t = classes({1, 0, 2, 2}).reshape({2, 2});
+         return F::nll_loss(in[0], t, {.weight = class_weights({0.5, 2.0, 1.5}), .reduction = "none"});
+       },
+       {input({2, 3, 2})}},
+      {"cross_entropy weight, mean, ignore_index",
+       [](V in) {
+         return F::cross_entropy(in[0], classes({2, 0, -100, 1}), {.weight = class_weights({0.3, 1.7, 1.1})});
+       },
+       {input({4, 3})}},
+      {"cross_entropy label_smoothing, mean, ignore_index",
+       [](V in) {
+         return F::cross_entropy(in[0], classes({2, -100, 0, 1}), {.reduction = "mean", .label_smoothing = 0.2});
+       },
+       {input({4, 3})}},
+      {"cross_entropy label_smoothing and weight, none (N, C, d)",
+       [](V in) {
+         Tensor t = classes({1, -100, 2, 0}).reshape({2, 2});
+         return F::cross_entropy(in[0], t, {.weight = class_weights({0.5, 2.0, 1.5}), .reduction = "none",
+                                            .label_smoothing = 0.3});
+       },
+       {input({2, 3, 2})}},
+      {"cross_entropy label_smoothing and weight, sum, (C)",
+       [](V in) {
+         return F::cross_entropy(in[0], classes({1}).reshape({}),
+                                 {.weight = class_weights({0.5, 2.0, 1.5}), .reduction = "sum", .label_smoothing = 0.1});
+       },
+       {input({3})}},
+      {"cross_entropy probabilities, mean", [](V in) { return F::cross_entropy(in[0], in[1]); },
+       {input({4, 3}), probabilities({4, 3})}},
+      {"cross_entropy probabilities, weight and label_smoothing, sum (N, C, d)",
+       [](V in) {
+         return F::cross_entropy(in[0], in[1], {.weight = in[2], .reduction = "sum", .label_smoothing = 0.25});
+       },
+       {input({2, 3, 2}), probabilities({2, 3, 2}), class_weights({0.5, 2.0, 1.5}).requires_grad_()}},
+      {"cross_entropy probabilities, none, (C)",
+       [](V in) { return F::cross_entropy(in[0], in[1], {.reduction = "none", .label_smoothing = 0.1}); },
+       {input({4}), probabilities({4})}},
       {"mse_loss", [](V in) { return F::mse_loss(in[0], in[1]); }, {input({3, 4}), input({3, 4})}},
       {"mse_loss sum", [](V in) { return F::mse_loss(in[0], in[1], {.reduction = "sum"}); },
        {input({2, 3}), input({2, 3})}},

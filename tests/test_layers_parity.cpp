@@ -14,7 +14,7 @@
 #include "nn/batchnorm.hpp"
 #include "nn/container.hpp"
 #include "nn/dropout.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "nn/linear.hpp"
 #include "nn/pooling.hpp"
 #include "test_layers_support.hpp"
@@ -101,6 +101,27 @@ std::vector<FunctionCase> function_cases() {
       {"cross_entropy_large_logits", [](V in) { return F::cross_entropy(in[0], in[1]); }, 2, {0}},
       {"nll_loss_mean", [](V in) { return F::nll_loss(in[0], in[1]); }, 2, {0}},
       {"nll_loss_none_ignore", [](V in) { return F::nll_loss(in[0], in[1], {.reduction = "none"}); }, 2, {0}},
+      {"cross_entropy_weight_ignore", [](V in) { return F::cross_entropy(in[0], in[1], {.weight = in[2]}); }, 3, {0}},
+      {"cross_entropy_smoothing_ignore", [](V in) { return F::cross_entropy(in[0], in[1], {.label_smoothing = 0.15}); },
+       2, {0}},
+      {"cross_entropy_smoothing_weight_ncd_none",
+       [](V in) {
+         return F::cross_entropy(in[0], in[1], {.weight = in[2], .reduction = "none", .label_smoothing = 0.2});
+       },
+       3, {0}},
+      {"cross_entropy_smoothing_weight_sum",
+       [](V in) { return F::cross_entropy(in[0], in[1], {.weight = in[2], .reduction = "sum", .label_smoothing = 0.3}); },
+       3, {0}},
+      {"cross_entropy_smoothing_weight_mean",
+       [](V in) { return F::cross_entropy(in[0], in[1], {.weight = in[2], .label_smoothing = 0.1}); }, 3, {0}},
+      {"cross_entropy_probs_mean", [](V in) { return F::cross_entropy(in[0], in[1]); }, 2, {0, 1}},
+      {"cross_entropy_probs_weight_smoothing_ncd",
+       [](V in) { return F::cross_entropy(in[0], in[1], {.weight = in[2], .label_smoothing = 0.1}); }, 3, {0, 1, 2}},
+      {"cross_entropy_probs_unbatched_none",
+       [](V in) { return F::cross_entropy(in[0], in[1], {.reduction = "none", .label_smoothing = 0.2}); }, 2, {0, 1}},
+      {"nll_loss_weight_mean_ignore", [](V in) { return F::nll_loss(in[0], in[1], {.weight = in[2]}); }, 3, {0}},
+      {"nll_loss_weight_ncd_sum",
+       [](V in) { return F::nll_loss(in[0], in[1], {.weight = in[2], .reduction = "sum"}); }, 3, {0}},
       {"mse_mean", [](V in) { return F::mse_loss(in[0], in[1]); }, 2, {0, 1}},
       {"mse_sum", [](V in) { return F::mse_loss(in[0], in[1], {.reduction = "sum"}); }, 2, {0, 1}},
       {"mse_none", [](V in) { return F::mse_loss(in[0], in[1], {.reduction = "none"}); }, 2, {0, 1}},

@@ -13,7 +13,7 @@
 #include "autograd/engine.hpp"
 #include "autograd/grad_mode.hpp"
 #include "core/random.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;
@@ -39,7 +39,7 @@ struct SavedCase {
   const char* expected;          // the start of the error message
 };
 
-Tensor class_targets() { return from_values({0, 2, 1}, false); }
+Tensor class_targets() { return from_values({0, 2, 1}, false, kInt64); }
 
 std::vector<SavedCase> saved_cases() {
   return {

@@ -16,7 +16,6 @@
 #include "nn/container.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/functional.hpp"
-#include "nn/functional/training_ops.hpp"
 #include "nn/linear.hpp"
 #include "nn/pooling.hpp"
 #include "support/isolated_process.hpp"

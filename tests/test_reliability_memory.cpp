@@ -13,7 +13,7 @@
 #include "nn/batchnorm.hpp"
 #include "nn/container.hpp"
 #include "nn/conv1d.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "nn/linear.hpp"
 #include "nn/pooling.hpp"
 #include "optim/sgd.hpp"
@@ -35,8 +35,8 @@ TEST_CASE("reliability: 10,000 training steps of a Conv1d model keep the residen
                         std::make_shared<nn::Linear>(8, 3)});
   optim::SGD optimizer(model.parameters(), {.lr = 0.05, .momentum = 0.9});
   const Tensor input = randn({8, 4, 32});
-  Tensor target = empty({8});
-  for (int i = 0; i < 8; ++i) target.data_ptr<float>()[i] = static_cast<float>(i % 3);
+  Tensor target = empty({8}, {.dtype = kInt64});
+  for (int i = 0; i < 8; ++i) target.data_ptr<std::int64_t>()[i] = i % 3;
 
   std::int64_t after_warm_up = 0;
   double first_loss = 0, last_loss = 0;

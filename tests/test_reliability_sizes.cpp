@@ -17,7 +17,6 @@
 #include "core/ops.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/functional.hpp"
-#include "nn/functional/training_ops.hpp"
 #include "nn/pooling.hpp"
 #include "optim/lr_scheduler.hpp"
 #include "optim/sgd.hpp"

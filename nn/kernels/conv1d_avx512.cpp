@@ -13,7 +13,7 @@ constinit const IsaKernels avx512_kernels = {
     "avx512",
     avx512::make_tile_kernels<float, avx512_direct_rows, avx512_direct_vectors, avx512_reduce_rows, avx512_reduce_taps>(
         &avx2_kernels.f32),
-    avx512::make_tile_kernels<double, avx512_direct_rows, avx512_direct_vectors, avx512_reduce_rows, avx512_reduce_taps>(
-        &avx2_kernels.f64)};
+    avx512::make_tile_kernels<double, avx512_direct_rows, avx512_direct_vectors, avx512_reduce_rows,
+                              avx512_reduce_taps>(&avx2_kernels.f64)};
 }
 #endif

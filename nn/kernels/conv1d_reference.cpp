@@ -1,5 +1,6 @@
 // The reference Conv1d kernels: plain loops that read like the formula, the oracle the fast kernels
-// (conv1d_fast.cpp) are tested against. Correct for every valid geometry, fast for none.
+// (conv1d_direct.cpp, conv1d_backward_weight.cpp) are tested against. Correct for every valid
+// geometry, fast for none.
 //
 //   output[n, o, l] = bias[o] + sum_{c < C_in/groups, k < K} weight[o, c, k] * x[n, g*C_in/groups + c, l*stride + k*dilation - pad_left]
 //

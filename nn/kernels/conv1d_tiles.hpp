@@ -2,7 +2,8 @@
 // Internal: the register-tile microkernels of the fast Conv1d kernels, as tables of function
 // pointers, one table per instruction set. conv1d_tiles_impl.hpp defines the tiles once;
 // conv1d_generic.cpp, conv1d_avx2.cpp and conv1d_avx512.cpp compile it with different vector widths
-// and flags; conv1d_fast.cpp packs the data, splits the work and calls the table the CPU supports.
+// and flags; conv1d_direct.cpp and conv1d_backward_weight.cpp pack the data, split the work and call
+// the table the CPU supports (conv1d_isa.cpp).
 #include <cstdint>
 
 namespace xgrad::nn::kernels::detail {
@@ -45,7 +46,7 @@ struct TileKernels {
   ReduceTile<T> reduce_thin[2];  // one row (depthwise) x 3 or x 4 taps: see thin_reduce_tile
   T (*sum)(const T* values, int64_t count);
   // Tiles of half-width vectors that the fast kernels use instead for work much narrower than these
-  // tiles (see tiles() in conv1d_fast.cpp), or null: AVX-512 -> AVX2 (every AVX-512 CPU has AVX2).
+  // tiles (see tiles() in conv1d_blocking.hpp), or null: AVX-512 -> AVX2 (every AVX-512 CPU has AVX2).
   const TileKernels* narrower;
 };
 

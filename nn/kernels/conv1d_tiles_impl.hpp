@@ -12,11 +12,9 @@
 // rows x taps vector partial sums along the length and adds them up horizontally once at the end
 // (4 x 3 on AVX2 and AVX-512); its one-row forms (1 x 3 taps, 3 vectors a step; 1 x 4, 2 vectors)
 // keep 8-9 sums in flight.
-// AVX-512's shapes were measured on Zen 4 (same-process medians, 1 thread): 8 x 2 against 8 x 3, 12 x 2
-// and 6 x 4 direct tiles: as fast on `mid`, `wide` and dilated grouped, and 1.2-2x faster on the
-// flagship's short layers (121 and 28 positions, which 48-column tiles pad to 144 and 48); 4 x 3
-// against 4 x 6, 6 x 4 and 8 x 3 reduce tiles: `wide`'s backward weight 55 vs 60 ms, flagship conv2
-// 2.6 vs 3.2 ms, the rest equal (more accumulators only add line-crossing tap loads).
+// AVX-512 keeps 8 x 2 direct tiles (wider ones pad the flagship's short layers, 121 and 28
+// positions, to 144 and 48) and 4 x 3 reduce tiles (more accumulators only add line-crossing tap
+// loads); bench/README.md, "Tuning decisions", has the measurements.
 #include <cstdint>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -130,7 +128,7 @@ inline T horizontal_sum(typename Simd<T>::Vec v) {
 // A tree of shuffles and adds: at level `s`, each vector holds partial sums of s source vectors
 // (lane i: source i % s, partial i / s), and pairs of them fold into 2s sources with half the
 // partials. width - 1 adds and 2 (width - 1) shuffles, against width (width - 1) scalar adds and
-// as many lane extractions one at a time (the reduce tile's 12 sums: 5% of a 128-step call).
+// as many lane extractions one at a time.
 template <int... Lanes>
 struct LaneList {};
 template <int Width>
@@ -211,11 +209,8 @@ void direct_tile(const T* source, const int64_t* offsets, int64_t taps, const T*
     }
   }
   // Every loop over rows and vectors here and above is unrolled, so that acc is only ever indexed
-  // by constants and stays in registers from its first value to its store. (A loop to valid_rows
-  // kept it on the stack: a store and a load more per accumulator and call, and continued sums
-  // cleared a row buffer first. Same-process A/B, 1 thread: depthwise forward and backward input
-  // 5% faster, flagship conv1 10-12%, dilated grouped and audio front-end 2-4%, `wide` and `mid`
-  // unchanged.)
+  // by constants and stays in registers from its first value to its store (a loop to valid_rows
+  // would keep it on the stack: a store and a load more per accumulator and call).
   if (whole_rows) {
 #pragma GCC unroll 16
     for (int m = 0; m < Rows; ++m) {
@@ -286,8 +281,7 @@ void reduce_tile(const T* left, int64_t left_row_stride, int valid_rows, const T
     }
   // The last length % width products as one more vector step, zeros past `length`: reading whole
   // vectors there would multiply values outside the reduction (0 * Inf = NaN would leak into the
-  // sum). (These products one at a time were 8 of every 24 on the seed shape's 24-long outputs:
-  // its backward weight on AVX-512 went 0.36 -> 0.19 ms with this step.)
+  // sum); one at a time, they would be 8 of every 24 products on 24-long outputs.
   if (const int tail = static_cast<int>(length - vector_length); tail > 0) {
     Vec bs[Taps];
 #pragma GCC unroll 16

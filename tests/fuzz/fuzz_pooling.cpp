@@ -12,7 +12,7 @@
 
 #include "core/creation.hpp"
 #include "fuzz_support.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 
 namespace {
 

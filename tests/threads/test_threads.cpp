@@ -17,7 +17,7 @@
 #include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "nn/conv1d.hpp"
-#include "nn/functional/training_ops.hpp"
+#include "nn/functional.hpp"
 #include "optim/sgd.hpp"
 #include "nn/module.hpp"
 #include "support/testing.hpp"

@@ -59,7 +59,7 @@ TEST_CASE("threads: DataLoader workers assemble batches while the loop trains, s
     for (int epoch = 0; epoch < 2; ++epoch) {
       for (data::Batch& batch : loader) {
         Tensor logits = conv(batch[0]).flatten(1);
-        Tensor loss = nn::functional::cross_entropy(logits, batch[1].to(kFloat32));  // int64 after the loss change
+        Tensor loss = nn::functional::cross_entropy(logits, batch[1]);
         optimizer.zero_grad();
         loss.backward();
         optimizer.step();
