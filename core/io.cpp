@@ -23,7 +23,7 @@ void append_exact(InputFile& file, std::string& bytes, std::uint64_t size, std::
     const std::size_t old_size = bytes.size();
     bytes.resize(old_size + step);
     const std::size_t got = file.read(bytes.data() + old_size, step);
-    XGRAD_CHECK(got == step, "{} is truncated: {} needs {} bytes, the {} ended after {}", where, what, total,
+    XGRAD_CHECK(got == step, "{} is truncated: {} needs {} bytes of data, the {} ended after {}", where, what, total,
                 file.is_fifo() ? "stream" : "file", old_size - start + got);
   }
 }

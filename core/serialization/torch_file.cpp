@@ -164,7 +164,8 @@ class Unpickler {
   std::string_view take_line() {
     const std::size_t end = pickle_.find('\n', position_);
     if (end == std::string_view::npos || end - position_ > 256) refuse("a GLOBAL opcode without a valid name");
-    return take(end - position_ + 1).substr(0, end - position_);
+    const std::size_t length = end - position_;
+    return take(length + 1).substr(0, length);
   }
   void push(ValuePtr value) { stack_.push_back(std::move(value)); }
   ValuePtr pop() {
