@@ -152,9 +152,9 @@ TEST_CASE("weights: .pt, .pth and .npz round trips of every dtype, and Module::s
   // PyTorch's layout: tensor data 64-byte aligned for memory mapping.
   const auto entries = local_data_offsets(read_bytes(dir.file("all.pt")));
   CHECK(entries.size() == state.size() + 3);  // data.pkl, byteorder, the data, version
-  for (const auto& [entry, offset] : entries) {
-    CAPTURE(entry);
-    CHECK(offset % 64 == 0);
+  for (const auto& entry : entries) {
+    CAPTURE(entry.first);
+    CHECK(entry.second % 64 == 0);
   }
   // An empty state dict is a valid file in both formats.
   for (const char* name : {"empty.pt", "empty.npz"}) {
@@ -225,10 +225,12 @@ TEST_CASE("weights: malicious and corrupt .pt and .npz files are an xgrad::Error
       {"npz_complex.npz", "holds dtype '<c8'"},
       {"npz_truncated_entry.npz", "entry 'w.npy' is truncated"},
   };
-  for (const auto& [file, message] : cases) {
+  for (const auto& item : cases) {
+    const std::string& file = item.first;
+    const std::string& message = item.second;
     CAPTURE(file);
     // In a child with a deadline: a crash or a hang fails this case, not the run.
-    const auto outcome = testing::run_in_child([&, file = file] {
+    const auto outcome = testing::run_in_child([&] {
       auto model = make_net();
       return testing::describe_error([&] { load_state_dict_file(weights("bad/" + file)); });
     });

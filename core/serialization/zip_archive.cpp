@@ -59,6 +59,7 @@ ZipReader::ZipReader(std::string bytes, std::string where) : bytes_(std::move(by
       fail("{}: entry {} of the zip archive has no readable name: {}", where_, i, text);
     }
     names_.emplace_back(name);
+    index_.try_emplace(names_.back(), names_.size() - 1);
   }
 }
 
@@ -67,10 +68,9 @@ ZipReader::~ZipReader() {
 }
 
 std::optional<std::size_t> ZipReader::find(std::string_view name) const {
-  for (std::size_t i = 0; i < names_.size(); ++i) {
-    if (names_[i] == name) return i;
-  }
-  return std::nullopt;
+  const auto found = index_.find(std::string(name));
+  if (found == index_.end()) return std::nullopt;
+  return found->second;
 }
 
 std::string ZipReader::read(std::size_t index, std::string_view what) const {
@@ -159,7 +159,7 @@ void ZipWriter::add(const std::string& name, std::string data, ZipEntryOptions o
   const std::string& content = contents_.emplace_back(std::move(data));
   zip_source_t* source = zip_source_buffer_create(content.data(), content.size(), 0, zip_get_error(archive_));
   if (source == nullptr) give_up("entry " + name);
-  const zip_int64_t index = zip_file_add(archive_, name.c_str(), source, ZIP_FL_ENC_UTF_8);
+  const zip_int64_t index = zip_file_add(archive_, name.c_str(), source, ZIP_FL_ENC_GUESS);
   if (index < 0) {
     zip_source_free(source);
     give_up("entry " + name);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,7 @@ class ZipReader {
   std::string bytes_, where_;
   zip* archive_ = nullptr;
   std::vector<std::string> names_;
+  std::unordered_map<std::string, std::size_t> index_;  // name -> its first entry
 };
 
 struct ZipEntryOptions {
