@@ -135,10 +135,15 @@ TEST_CASE("npy: malformed files are xgrad::Error naming the file and the problem
   const std::string whole = npy_bytes(good_dict, two_floats);
   CHECK_THROWS_WITH_AS(load_npy(write_bytes(dir, "trunc_header.npy", whole.substr(0, 40))), Contains("is truncated"), Error);
   CHECK_THROWS_WITH_AS(load_npy(write_bytes(dir, "trunc_data.npy", whole.substr(0, whole.size() - 1))),
-                       Contains("is truncated: shape [2] of float32 needs 8 bytes of data, the file has 7"), Error);
-  CHECK_THROWS_WITH_AS(load_npy(write_bytes(dir, "i4.npy", npy_bytes("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", two_floats))),
-                       Contains("holds dtype '<i4'"), Error);
-  CHECK_THROWS_WITH_AS(testing::load_fixture("core/npy_big_endian_f8"), Contains("holds dtype '>f8'"), Error);
+                       Contains("is truncated: shape [2] of '<f4' needs 8 bytes of data, the file has 7"), Error);
+  CHECK_THROWS_WITH_AS(load_npy(write_bytes(dir, "u4.npy", npy_bytes("{'descr': '<u4', 'fortran_order': False, 'shape': (2,), }", two_floats))),
+                       Contains("holds dtype '<u4'"), Error);
+  CHECK_THROWS_WITH_AS(load_npy(write_bytes(dir, "f4be1.npy", npy_bytes("{'descr': '|f4', 'fortran_order': False, 'shape': (2,), }", two_floats))),
+                       Contains("holds dtype '|f4'"), Error);
+  // Big-endian files are converted (tests/test_weight_files.cpp covers every dtype).
+  const Tensor big_endian = testing::load_fixture("core/npy_big_endian_f8");
+  CHECK(big_endian.dtype() == kFloat64);
+  CHECK(values(big_endian) == std::vector<double>{0, 1, 2});
   for (const char* shape : {"(2,", "2,", "(a,)", "(2, -1)", "(2 3)", "(2,,3)", "(,)", "(0x10,)", "(1.5,)"}) {
     CAPTURE(shape);
     const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + std::string(shape) + ", }";
