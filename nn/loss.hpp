@@ -15,7 +15,7 @@ using ClassificationLossOptions = functional::ClassificationLossOptions;
 
 class MSELoss : public Module {
  public:
-  explicit MSELoss(LossOptions options = {}) : options(std::move(options)) {}
+  explicit MSELoss(LossOptions loss_options = {}) : options(std::move(loss_options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::mse_loss(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "MSELoss"; }
@@ -24,7 +24,7 @@ class MSELoss : public Module {
 
 class CrossEntropyLoss : public Module {
  public:
-  explicit CrossEntropyLoss(ClassificationLossOptions options = {}) : options(std::move(options)) {}
+  explicit CrossEntropyLoss(ClassificationLossOptions loss_options = {}) : options(std::move(loss_options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::cross_entropy(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "CrossEntropyLoss"; }
@@ -33,7 +33,7 @@ class CrossEntropyLoss : public Module {
 
 class NLLLoss : public Module {
  public:
-  explicit NLLLoss(ClassificationLossOptions options = {}) : options(std::move(options)) {}
+  explicit NLLLoss(ClassificationLossOptions loss_options = {}) : options(std::move(loss_options)) {}
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::nll_loss(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "NLLLoss"; }
