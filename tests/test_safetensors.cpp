@@ -127,7 +127,8 @@ TEST_CASE("safetensors: the file is the specification's layout, header padded to
   const Tensor values = float32_values({0, 1, 2, 3, 4, 5}, {1, 2, 3});
   save_state_dict_file(path, {{"attn.0", values}});
   // What the specification gives for this entry: compact JSON, entries after the metadata.
-  std::string header = R"({"__metadata__":{"format":"pt"},"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
+  std::string header = R"({"__metadata__":{"format":"pt"},)"
+                       R"("attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
   const std::size_t unpadded = header.size();
   header.append((8 - header.size() % 8) % 8, ' ');
   CHECK(header.size() % 8 == 0);
@@ -151,10 +152,11 @@ TEST_CASE("safetensors: the file is the specification's layout, header padded to
   CHECK(text.find(R"("c":{"dtype":"F64","shape":[2],"data_offsets":[19,35]})") != std::string::npos);
   CHECK(text.find("\"b\"") < text.find("\"a\""));
   CHECK(text.find("\"a\"") < text.find("\"c\""));
-  CHECK(bytes.substr(8 + length) == raw_bytes(state[0].second) + raw_bytes(state[1].second) + raw_bytes(state[2].second));
+  const std::string buffer = raw_bytes(state[0].second) + raw_bytes(state[1].second) + raw_bytes(state[2].second);
+  CHECK(bytes.substr(8 + length) == buffer);
 }
 
-TEST_CASE("safetensors: reads the fixture written by hand from the specification (every dtype, keys out of buffer order)") {
+TEST_CASE("safetensors: reads a fixture written by hand from the specification (every dtype, keys out of order)") {
   // tests/fixtures/generate_safetensors.py: F16/BF16 read as float32, I8/I16/I32/U8 as int64,
   // compared bitwise with numpy's own conversions (NaN, -0, subnormals, extremes included).
   const StateDict state = load_state_dict_file(testing::fixture_path("safetensors/spec_dtypes.safetensors"));
@@ -194,7 +196,8 @@ TEST_CASE("safetensors: a BOOL byte other than 0 reads as true, and the tensor h
   TempDir dir;
   const std::string path = write_bytes(
       dir.file("flags.safetensors"),
-      safetensors_bytes(R"({"m":{"dtype":"BOOL","shape":[4],"data_offsets":[0,4]}})", std::string("\x00\x02\x01\xff", 4)));
+      safetensors_bytes(R"({"m":{"dtype":"BOOL","shape":[4],"data_offsets":[0,4]}})",
+                        std::string("\x00\x02\x01\xff", 4)));
   const StateDict state = load_state_dict_file(path);
   REQUIRE(state.size() == 1);
   CHECK(raw_bytes(state[0].second) == std::string("\x00\x01\x01\x01", 4));
@@ -276,7 +279,8 @@ TEST_CASE("safetensors: corrupted headers are errors naming the op, the file and
       {"unsupported dtype", R"({"a":{"dtype":"U64","shape":[1],"data_offsets":[0,8]}})",
        "entry 'a' holds dtype 'U64', which xgrad does not read"},
       {"unknown dtype", R"({"a":{"dtype":"float32","shape":[2],"data_offsets":[0,8]}})", "holds dtype 'float32'"},
-      {"dtype number", R"({"a":{"dtype":4,"shape":[2],"data_offsets":[0,8]}})", "entry 'a' has the number 4 as its dtype"},
+      {"dtype number", R"({"a":{"dtype":4,"shape":[2],"data_offsets":[0,8]}})",
+       "entry 'a' has the number 4 as its dtype"},
       {"dtype null", R"({"a":{"dtype":null,"shape":[2],"data_offsets":[0,8]}})", "entry 'a' has null as its dtype"},
       {"shape not array", R"({"a":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", "the number 2 as its shape"},
       {"negative dimension", R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})",
@@ -303,7 +307,8 @@ TEST_CASE("safetensors: corrupted headers are errors naming the op, the file and
   TempDir dir;
   for (const Case& c : cases) {
     INFO("case: ", c.name);
-    const std::string path = write_bytes(dir.file("bad.safetensors"), safetensors_bytes(c.header, std::string(8, '\0')));
+    const std::string path =
+        write_bytes(dir.file("bad.safetensors"), safetensors_bytes(c.header, std::string(8, '\0')));
     const std::string message = child_error([&] { load_state_dict_file(path); });
     CHECK_MESSAGE(contains(message, "load_state_dict_file: '" + path + "'"), message);
     CHECK_MESSAGE(contains(message, c.expected), message);
@@ -386,6 +391,7 @@ TEST_CASE("safetensors: refused saves name the entry and leave the previous file
       {"metadata key", {{"__metadata__", ones({1})}}, "cannot be called '__metadata__'"},
       {"invalid UTF-8", {{"bad\xff", ones({1})}}, "is not valid UTF-8"},
       {"undefined", {{"u", Tensor()}}, "entry 'u' is an undefined tensor"},
+      {"65 dimensions", {{"r", zeros(Shape(65, 1))}}, "entry 'r' has 65 dimensions, more than the 64"},
   };
   for (const Case& c : cases) {
     INFO("case: ", c.name);

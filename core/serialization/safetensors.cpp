@@ -39,7 +39,7 @@
 namespace xgrad::detail {
 
 static_assert(std::endian::native == std::endian::little,
-              ".safetensors stores little-endian values, read and written with memcpy; add byte swapping for this host");
+              ".safetensors holds little-endian values, read and written with memcpy: add byte swapping here");
 
 namespace {
 
@@ -322,8 +322,8 @@ StateDict read_file(const std::string& path, const std::string& op) {
     const std::int64_t numel = entry_numel(entry, path, op);
     const unsigned __int128 bytes = static_cast<unsigned __int128>(numel) * entry.dtype->size;
     XGRAD_CHECK(bytes == entry.end - entry.begin,
-                "{}: '{}' has a corrupted header: entry '{}' of shape {} and dtype {} ({} elements of {} bytes) does not "
-                "fit its data_offsets [{}, {}], which span {} bytes",
+                "{}: '{}' has a corrupted header: entry '{}' of shape {} and dtype {} ({} elements of {} bytes) "
+                "does not fit its data_offsets [{}, {}], which span {} bytes",
                 op, path, entry.name, entry.shape, entry.dtype->name, numel, entry.dtype->size, entry.begin, entry.end,
                 entry.end - entry.begin);
     XGRAD_CHECK(entry.begin >= covered,
@@ -349,7 +349,7 @@ StateDict read_file(const std::string& path, const std::string& op) {
     const std::int64_t numel = entry_numel(entry, path, op);
     const std::size_t bytes = static_cast<std::size_t>(entry.end - entry.begin);
     Tensor tensor = make_tensor(entry.shape, from.dtype, op);
-    if (from.size == element_size(from.dtype)) {
+    if (from.size == element_size(from.dtype)) {  // F32 F64 I64 BOOL: stored as xgrad holds them
       if (bytes > 0) file.read_exact(tensor.impl()->storage->data(), bytes, "tensor data");
       if (from.dtype == kBool) {
         // Only 0 and 1 are C++ bools: any other byte reads as true.
@@ -375,6 +375,9 @@ void write_file(const std::string& path, const StateDict& state_dict, const std:
                 path, name);
     XGRAD_CHECK(names.insert(name).second, "{}: '{}': entry '{}' appears twice", op, path, name);
     XGRAD_CHECK(tensor.defined(), "{}: '{}': entry '{}' is an undefined tensor", op, path, name);
+    XGRAD_CHECK(tensor.shape().size() <= kMaxRank,
+                "{}: '{}': entry '{}' has {} dimensions, more than the {} xgrad reads", op, path, name,
+                tensor.shape().size(), kMaxRank);
     std::string quoted;
     try {
       quoted = nlohmann::json(name).dump();
