@@ -42,11 +42,11 @@ class Slice {
 
 class TensorIndex {
  public:
-  enum class Kind : std::uint8_t { None, Ellipsis, Integer, Slice, Tensor };
+  enum class Kind : std::uint8_t { NoneIndex, EllipsisIndex, Integer, Slice, Tensor };
 
-  TensorIndex(std::nullopt_t) : kind_(Kind::None) {}                     // NOLINT: implicit, like LibTorch's
-  TensorIndex(EllipsisIndexType) : kind_(Kind::Ellipsis) {}              // NOLINT
-  TensorIndex(const char* text) : kind_(Kind::Ellipsis) {                // NOLINT: "..."
+  TensorIndex(std::nullopt_t) : kind_(Kind::NoneIndex) {}                // NOLINT: implicit, like LibTorch's
+  TensorIndex(EllipsisIndexType) : kind_(Kind::EllipsisIndex) {}         // NOLINT
+  TensorIndex(const char* text) : kind_(Kind::EllipsisIndex) {           // NOLINT: "..."
     XGRAD_CHECK(text != nullptr && std::string_view(text) == "...",
                 "index: the only string index is \"...\" (Ellipsis), got \"{}\"", text ? text : "(null)");
   }

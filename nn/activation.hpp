@@ -33,7 +33,7 @@ class Sigmoid : public Module {
 // softmax along dim.
 class Softmax : public Module {
  public:
-  explicit Softmax(std::int64_t dim) : dim(dim) {}
+  explicit Softmax(std::int64_t dimension) : dim(dimension) {}
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "Softmax"; }
   std::string extra_repr() const override;
@@ -43,7 +43,7 @@ class Softmax : public Module {
 // log(softmax) along dim, computed stably.
 class LogSoftmax : public Module {
  public:
-  explicit LogSoftmax(std::int64_t dim) : dim(dim) {}
+  explicit LogSoftmax(std::int64_t dimension) : dim(dimension) {}
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "LogSoftmax"; }
   std::string extra_repr() const override;

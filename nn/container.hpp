@@ -59,7 +59,7 @@ class Sequential : public Module {
 // Flattens dims start_dim..end_dim into one: (N, C, L) -> (N, C * L) by default.
 class Flatten : public Module {
  public:
-  explicit Flatten(std::int64_t start_dim = 1, std::int64_t end_dim = -1) : start_dim(start_dim), end_dim(end_dim) {}
+  explicit Flatten(std::int64_t first = 1, std::int64_t last = -1) : start_dim(first), end_dim(last) {}
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "Flatten"; }
   std::string extra_repr() const override;

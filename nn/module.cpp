@@ -135,7 +135,7 @@ void Module::collect(const std::string& prefix, bool recurse, Collect what,
   // (under its first name), so an optimizer never steps a tied weight twice;
   // state_dict keeps every name, like PyTorch's.
   const bool parameters = what != Collect::Buffers, buffers = what != Collect::Parameters;
-  const bool unique = what != Collect::StateDict;
+  const bool unique = what != Collect::StateDictEntries;
   std::set<const TensorImpl*> seen;
   std::vector<std::pair<std::string, const Module*>> stack = {{prefix, this}};
   while (!stack.empty()) {
@@ -252,7 +252,7 @@ void Module::to(Dtype dtype) {
 
 StateDict Module::state_dict() const {
   StateDict out;
-  collect("", true, Collect::StateDict, out);
+  collect("", true, Collect::StateDictEntries, out);
   return out;
 }
 

@@ -171,7 +171,7 @@ class Module {
   RemovableHandle add_forward_hook(ForwardHook hook);
   Tensor call_with_hooks(const Tensor& input);
   void check_new_name(const std::string& name, const char* what) const;
-  enum class Collect { Parameters, Buffers, StateDict };
+  enum class Collect { Parameters, Buffers, StateDictEntries };
   void collect(const std::string& prefix, bool recurse, Collect what, std::vector<std::pair<std::string, Tensor>>& out) const;
 
   bool training_ = true;

@@ -7,7 +7,7 @@
 # As a non-root user it succeeds only when nothing is missing (it says what to run otherwise).
 set -euo pipefail
 
-core=(cmake ninja-build ccache g++ libxtensor-dev xtl-dev libxsimd-dev libfmt-dev doctest-dev pkgconf libzip-dev)
+core=(cmake ninja-build ccache g++ libxtensor-dev xtl-dev libxsimd-dev libfmt-dev doctest-dev pkgconf libzip-dev nlohmann-json3-dev)
 examples=("${core[@]}" libsndfile1-dev libsamplerate0-dev libcli11-dev libespeak-ng-dev espeak-ng-data gnuplot-nox graphviz)
 # Open MPI for xgrad::distributed (its tests' network-namespace case also needs `ip`).
 distributed=("${core[@]}" openmpi-bin libopenmpi-dev iproute2)

@@ -196,8 +196,8 @@ Tensor Tensor::index(const std::vector<indexing::TensorIndex>& indices) const {
     switch (index.kind()) {
       case Kind::Integer:
       case Kind::Slice: ++named; break;
-      case Kind::Ellipsis: ++ellipses; break;
-      case Kind::None: break;
+      case Kind::EllipsisIndex: ++ellipses; break;
+      case Kind::NoneIndex: break;
       case Kind::Tensor: {
         const Tensor& t = index.tensor();
         XGRAD_CHECK(t.defined(), "index: a tensor index is undefined");
@@ -217,11 +217,11 @@ Tensor Tensor::index(const std::vector<indexing::TensorIndex>& indices) const {
   std::int64_t d = 0;  // the dim of `result` the next index applies to
   for (const indexing::TensorIndex& index : indices) {
     switch (index.kind()) {
-      case Kind::None:
+      case Kind::NoneIndex:
         result = result.unsqueeze(d);
         ++d;
         break;
-      case Kind::Ellipsis:
+      case Kind::EllipsisIndex:
         d += dim() - named;
         break;
       case Kind::Integer: {
