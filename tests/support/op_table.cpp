@@ -17,7 +17,6 @@ using In = std::vector<Tensor>;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Away from non-differentiable points and singularities.
-const Domain kAny{};                                           // U[-1, 1)
 const Domain kPositive{.low = 0.2, .high = 2.0};               // log, sqrt, pow with fractional exponent
 const Domain kNonZero{.low = -2.0, .high = 2.0, .avoid = {0.0}, .keep_away = 0.3};  // relu, abs, division
 const Domain kClampSafe{.low = -2.0, .high = 2.0, .avoid = {-0.5, 0.5}, .keep_away = 0.1};
