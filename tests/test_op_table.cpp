@@ -5,7 +5,6 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -55,13 +54,32 @@ void check_every_case(const Check& check) {
   }
 }
 
+// Whether `path` is a public op header: its folder or file is named ops or functional.
+bool is_op_header(const std::string& path) {
+  for (const char* part : {"ops/", "ops.hpp", "ops_", "functional/", "functional.hpp"})
+    if (path.find(part) != std::string::npos) return true;
+  return false;
+}
+
+// The name `line` declares when it declares a free function returning tensors at column 0
+// ("Tensor name(" or "std::tuple<Tensor, Tensor> name("), else "".
+std::string declared_name(const std::string& line) {
+  for (const std::string prefix : {"Tensor ", "std::tuple<Tensor, Tensor> "}) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    const std::size_t open = line.find('(', prefix.size());
+    if (open == std::string::npos) return "";
+    const std::string name = line.substr(prefix.size(), open - prefix.size());
+    const bool identifier = !name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+    return identifier ? name : "";
+  }
+  return "";
+}
+
 // Names of the functions returning tensors declared in the public op headers: every header reached
-// from <xgrad.hpp> whose path names ops or functional, outside `namespace detail`.
+// from <xgrad.hpp> through quoted includes whose path names ops or functional, outside `namespace detail`.
 std::set<std::string> declared_ops() {
   const std::string root = XGRAD_SOURCE_DIR;
-  const std::regex include(R"re(^#include "([^"]+)")re");
-  const std::regex declaration(R"(^(?:Tensor|std::tuple<Tensor, Tensor>) (\w+)\()");
-  const std::regex op_header(R"((^|/)(ops|functional)(/|\.hpp$|_))");
+  const std::string include = "#include \"";
   std::set<std::string> names, seen;
   std::vector<std::string> pending = {"xgrad.hpp"};
   while (!pending.empty()) {
@@ -70,14 +88,13 @@ std::set<std::string> declared_ops() {
     if (!seen.insert(path).second) continue;
     std::ifstream file(root + "/" + path);
     if (!file) continue;  // a system or generated header
-    const bool is_op_header = std::regex_search(path, op_header);
     bool in_detail = false;
-    std::smatch match;
     for (std::string line; std::getline(file, line);) {
-      if (std::regex_search(line, match, include)) pending.push_back(match[1]);
+      if (line.rfind(include, 0) == 0) pending.push_back(line.substr(include.size(), line.find('"', include.size()) - include.size()));
       if (line.rfind("namespace detail", 0) == 0) in_detail = true;
       if (in_detail && line.rfind("}", 0) == 0) in_detail = false;
-      if (is_op_header && !in_detail && std::regex_search(line, match, declaration)) names.insert(match[1]);
+      const std::string name = declared_name(line);
+      if (is_op_header(path) && !in_detail && !name.empty()) names.insert(name);
     }
   }
   return names;
