@@ -1,8 +1,10 @@
-// Sizes from user integers (kernel, stride, padding, dilation, output_size, pad widths, shapes)
-// never overflow and never drive a loop they do not bound: every absurd value is an xgrad::Error
-// or, when the arithmetic is representable, the exact answer, computed in time. Each call runs in
-// a child process with a time limit: max_pool1d with a 2^62 kernel used to hang, with dilation
-// INT64_MAX to return junk, and pad1d "replicate" by 2^40 to throw std::bad_alloc.
+// Sizes: empty batches and zero-size dimensions work where they make sense and are clear errors
+// where they cannot; sizes from user integers (kernel, stride, padding, dilation, output_size, pad
+// widths, shapes) never overflow and never drive a loop they do not bound: every absurd value is an
+// xgrad::Error or, when the arithmetic is representable, the exact answer, computed in time. The
+// calls that once hung or crashed run in a child process with a time limit: max_pool1d with a 2^62
+// kernel used to hang, with dilation INT64_MAX to return junk, and pad1d "replicate" by 2^40 to
+// throw std::bad_alloc.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -23,7 +25,14 @@
 #include "support/isolated_process.hpp"
 #include "support/testing.hpp"
 
+#if defined(__SANITIZE_ADDRESS__)
+// An allocation that cannot be satisfied must reach xgrad's bad_alloc handling
+// (an xgrad::Error) instead of aborting inside ASan's allocator.
+extern "C" const char* __asan_default_options() { return "allocator_may_return_null=1"; }
+#endif
+
 using namespace xgrad;
+using testing::check_misuses;
 using testing::contains;
 namespace F = nn::functional;
 
@@ -32,6 +41,7 @@ namespace {
 constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t k2to40 = std::int64_t{1} << 40;
 constexpr std::int64_t k2to62 = std::int64_t{1} << 62;
+constexpr std::int64_t kHuge = k2to62;
 constexpr auto kLimit = std::chrono::seconds(20);  // far more than any row needs, even under ASan
 
 struct Refused {
@@ -253,4 +263,68 @@ TEST_CASE("CosineAnnealingLR with T_max near INT64_MAX: exact periods, no overfl
       if (std::abs(optimizer.lr() - 0.5) > 1e-15) fail("lr after {} steps is {}, expected 0.5", step + 1, optimizer.lr());
     }
   });
+}
+
+TEST_CASE("an empty batch is a clear error at the loss, not a NaN") {
+  nn::Conv1d conv(3, 4, 3);
+  Tensor empty_batch = zeros({0, 3, 10});
+  Tensor y = conv(empty_batch);  // an empty output, as PyTorch
+  CHECK(y.shape() == Shape{0, 4, 8});
+  const std::string message = testing::error_message([&] { (void)(y - zeros({0, 4, 8})).pow(2.0).mean(); });
+  CHECK(message.find("mean: cannot average over zero elements") != std::string::npos);
+  CHECK(message.find("[0, 4, 8]") != std::string::npos);
+  // Reducing an empty dim to a non-empty output is an error too; empty to empty is fine.
+  CHECK(testing::error_message([] { (void)zeros({3, 0}).mean({1}); }).find("mean") != std::string::npos);
+  CHECK(zeros({0, 3}).mean({1}).shape() == Shape{0});
+  CHECK(zeros({0, 3}).sum().item<double>() == 0.0);
+}
+
+TEST_CASE("zero-size dimensions work where they make sense and are errors where they cannot") {
+  CHECK(matmul(zeros({2, 0}), zeros({0, 3})).sum().item<double>() == 0.0);  // an empty inner dimension sums to 0
+  CHECK(cat({zeros({0, 2}), ones({1, 2})}).shape() == Shape{1, 2});
+  Tensor x = zeros({0, 2}, {.requires_grad = true});
+  (x * 2.0).sum().backward();
+  CHECK(x.grad().shape() == Shape{0, 2});
+  check_misuses({
+      {"conv1d of an empty length", [] { (void)F::conv1d(zeros({1, 2, 0}), ones({3, 2, 1})); }, "conv1d"},
+      {"conv1d of no channels", [] { (void)F::conv1d(zeros({1, 0, 5}), ones({3, 0, 1})); }, "conv1d"},
+      {"Conv1d with zero in_channels", [] { nn::Conv1d(0, 2, 3); }, "Conv1d"},
+      {"Conv1d with zero out_channels", [] { nn::Conv1d(2, 0, 3); }, "Conv1d"},
+      {"Conv1d with kernel_size 0", [] { nn::Conv1d(2, 2, 0); }, "Conv1d"},
+      {"input shorter than the kernel", [] { (void)nn::Conv1d(2, 2, 5)(zeros({1, 2, 4})); }, "conv1d"},
+      {"input shorter than the dilated kernel", [] { (void)nn::Conv1d(2, 2, 3, {.dilation = 4})(zeros({1, 2, 8})); }, "conv1d"},
+  });
+}
+
+TEST_CASE("absurd sizes are clear errors, never overflow or a crash") {
+  check_misuses({
+      {"element count overflowing 64 bits", [] { (void)zeros({kHuge, 4}); }, "zeros"},
+      {"element count overflowing through many dims", [] { (void)empty({1 << 20, 1 << 20, 1 << 20, 1 << 20}); }, "empty"},
+      {"more elements than the build allows", [] { (void)randn({std::int64_t{1} << 41}); }, "randn"},
+      {"reshape to an overflowing shape", [] { (void)zeros({4}).reshape({kHuge, 4}); }, "reshape"},
+      {"pad by an absurd amount", [] { (void)pad(zeros({4}), {kHuge, kHuge}); }, "pad"},
+      {"pad1d by an absurd amount", [] { (void)F::pad1d(zeros({1, 4}), kHuge, kHuge, "zeros"); }, "pad"},
+      {"pad1d reflect by an absurd amount", [] { (void)F::pad1d(zeros({1, 4}), kHuge, kHuge, "reflect"); }, "pad1d"},
+      {"pad1d circular by an absurd amount", [] { (void)F::pad1d(zeros({1, 4}), kHuge, kHuge, "circular"); }, "pad1d"},
+      {"pad1d replicate by an absurd amount", [] { (void)F::pad1d(zeros({1, 4}), kHuge, kHuge, "replicate"); }, "pad"},
+      {"Conv1d kernel_size 2^62", [] { nn::Conv1d(1, 1, kHuge); },
+       "Conv1d(1, 1, kernel_size=4611686018427387904): cannot allocate its weight of shape [1, 1, 4611686018427387904]"},
+      {"Conv1d kernel_size 2^40 (representable, too big for memory)", [] { nn::Conv1d(1, 1, std::int64_t{1} << 40); },
+       "Conv1d(1, 1, kernel_size=1099511627776): cannot allocate its weight"},
+      {"Conv1d padding 2^62", [] { (void)nn::Conv1d(1, 1, 3, {.padding = kHuge})(zeros({1, 1, 4})); }, "onv1d"},
+      {"conv1d padding 2^62", [] { (void)F::conv1d(zeros({1, 1, 4}), ones({1, 1, 3}), Tensor(), {.padding = kHuge}); }, "conv1d"},
+      {"conv1d dilation 2^62", [] { (void)F::conv1d(zeros({1, 1, 4}), ones({1, 1, 3}), Tensor(), {.dilation = kHuge}); }, "conv1d"},
+      {"conv1d stride 2^62 with padding 2^62",
+       [] { (void)F::conv1d(zeros({1, 1, 4}), ones({1, 1, 3}), Tensor(), {.stride = kHuge, .padding = kHuge}); }, "conv1d"},
+      {"conv1d groups 2^62", [] { (void)F::conv1d(zeros({1, 2, 4}), ones({2, 1, 3}), Tensor(), {.groups = kHuge}); }, "conv1d"},
+      {"conv1d negative stride", [] { (void)F::conv1d(zeros({1, 1, 4}), ones({1, 1, 3}), Tensor(), {.stride = -kHuge}); }, "conv1d"},
+      {"arange with too many elements", [] { (void)arange(0.0, 1e300, 1e-300); }, "arange"},
+  });
+  // A representable but impossible allocation (4 TiB) is an xgrad::Error, not
+  // std::bad_alloc; with memory overcommit it may succeed untouched, which is fine too.
+  try {
+    Tensor huge = empty({(std::int64_t{1} << 40)});
+  } catch (const Error& error) {
+    CHECK(std::string(error.what()).find("empty: out of memory") != std::string::npos);
+  }
 }

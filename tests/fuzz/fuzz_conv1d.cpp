@@ -111,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // An absurd but representable output (say padding 2^30) would be a huge
   // allocation, which conv1d may rightly attempt: skip it (the 2^40-element cap
-  // and allocation failures are tested in tests/test_reliability_bad_input.cpp).
+  // and allocation failures are tested in tests/test_reliability_sizes.cpp).
   {
     std::vector<std::string> problems;
     const auto p = nn::functional::detail::resolve_conv1d_params(stride, padding, dilation, groups, std::max<std::int64_t>(kernel, 1), problems);

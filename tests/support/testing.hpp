@@ -1,5 +1,5 @@
 // Shared helpers for xgrad's tests: fixtures, closeness checks with a useful
-// report, and the op table that drives gradchecks. Header-only and light: it
+// report, gradcheck inputs from a domain, and misuse tables. Header-only and light: it
 // includes only the core headers (no xtensor), so test TUs stay quick to build.
 //
 //   Tensor x = testing::load_fixture("core/mlp_f64_in_x");        // tests/fixtures/core/mlp_f64_in_x.npy
@@ -127,17 +127,20 @@ inline double parity_rtol(Dtype dtype) { return dtype == kFloat64 ? 1e-12 : 1e-5
 inline double parity_atol(Dtype dtype) { return dtype == kFloat64 ? 1e-12 : 1e-6; }
 
 // Where an op's inputs are drawn from: U[low, high), optionally pushed at least
-// `keep_away` from each of `avoid` (non-differentiable points like 0 for relu/abs).
+// `keep_away` from each of `avoid` (non-differentiable points like 0 for relu/abs);
+// or N(0, 1) when `normal` (layers and losses, whose inputs are activations).
 struct Domain {
   double low = -1.0;
   double high = 1.0;
   std::vector<double> avoid = {};
   double keep_away = 0.1;
+  bool normal = false;
 };
 
 // Deterministic float64 input: U[low, high) from the seeded global generator,
 // moved out of the avoided neighbourhoods. requires_grad = true.
 inline Tensor make_input(const Shape& shape, const Domain& domain) {
+  if (domain.normal) return randn(shape, {.dtype = kFloat64, .requires_grad = true});
   Tensor t = rand(shape, {.dtype = kFloat64});
   double* data = t.data_ptr<double>();
   for (std::int64_t i = 0; i < t.numel(); ++i) {
@@ -151,14 +154,6 @@ inline Tensor make_input(const Shape& shape, const Domain& domain) {
   return t;
 }
 
-// One row of an op table (minitorch style): adding an op is adding a row.
-struct OpCase {
-  std::string name;                                       // shown on failure, e.g. "matmul batched broadcast"
-  std::function<Tensor(const std::vector<Tensor>&)> fn;   // the op under test
-  std::vector<Shape> shapes;                              // one per input
-  Domain domain = {};                                     // where every input is drawn from
-};
-
 // The message of the xgrad::Error that fn throws ("<no error>" when it throws none).
 template <class F>
 std::string error_of(F&& fn) {
@@ -171,6 +166,40 @@ std::string error_of(F&& fn) {
 }
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The message of the xgrad::Error `fn` throws; a doctest failure when it throws anything else or nothing.
+inline std::string error_message(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& error) {
+    return error.what();
+  } catch (const std::exception& other) {
+    FAIL_CHECK("threw a std::exception that is not xgrad::Error: ", other.what());
+    return "";
+  } catch (...) {
+    FAIL_CHECK("threw something that is not a std::exception");
+    return "";
+  }
+  FAIL_CHECK("did not throw");
+  return "";
+}
+
+// A misuse must throw xgrad::Error whose message contains `expected`.
+struct Misuse {
+  std::string name;            // what is misused, shown on failure
+  std::function<void()> call;  // the misuse
+  std::string expected;        // a fragment of the message: the function's name and the offending values
+};
+
+// Runs every misuse of a table; each failure names its row and shows the message.
+inline void check_misuses(const std::vector<Misuse>& rows) {
+  for (const Misuse& row : rows) {
+    CAPTURE(row.name);
+    const std::string message = error_message(row.call);
+    CAPTURE(message);
+    CHECK_MESSAGE(contains(message, row.expected), "expected the message to contain: ", row.expected);
+  }
+}
 
 }  // namespace xgrad::testing
 
