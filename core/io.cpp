@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/file_io.hpp"
-#include "core/ops.hpp"
+#include "core/permute.hpp"
 
 namespace xgrad {
 
@@ -175,7 +175,7 @@ Tensor read_npy(const std::string& path) {
   if (header.fortran_order) std::reverse(stored.begin(), stored.end());
   Tensor out;
   if (sized) {
-    out = make_tensor(stored, header.dtype, "load_npy");
+    out = make_uninitialized(stored, header.dtype, "load_npy");
     file.read_exact(out.impl()->storage->data(), static_cast<std::size_t>(needed), "the data");
   } else {
     // From a stream, memory grows only as fast as data arrives: a header that
@@ -189,7 +189,7 @@ Tensor read_npy(const std::string& path) {
       XGRAD_CHECK(got_now == step, "load_npy: '{}' is truncated: shape {} of {} needs {} bytes of data, the stream "
                   "ended after {}", path, header.shape, header.dtype, needed, old_size + got_now);
     }
-    out = make_tensor(stored, header.dtype, "load_npy");
+    out = make_uninitialized(stored, header.dtype, "load_npy");
     if (needed > 0) std::memcpy(out.impl()->storage->data(), data.data(), static_cast<std::size_t>(needed));
   }
   if (header.dtype == kBool) {
@@ -200,7 +200,7 @@ Tensor read_npy(const std::string& path) {
   if (header.fortran_order && stored.size() > 1) {
     std::vector<std::int64_t> reversed(stored.size());
     std::iota(reversed.rbegin(), reversed.rend(), 0);
-    out = permute(out, reversed);
+    out = detail::permute_values(out, reversed);
   }
   return out;
 }

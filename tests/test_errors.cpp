@@ -4,7 +4,7 @@
 
 #include "autograd/grad_mode.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 
 using namespace xgrad;
 using doctest::Contains;

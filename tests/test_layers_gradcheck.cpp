@@ -11,7 +11,7 @@
 #include "autograd/engine.hpp"
 #include "autograd/gradcheck.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "core/random.hpp"
 #include "nn/functional/training_ops.hpp"
 #include "support/testing.hpp"

@@ -153,7 +153,7 @@ TEST_CASE("reliability: a NaN in a Conv1d input reaches exactly the outputs whos
       nn::Conv1d conv(2, 5, 3, {.stride = stride, .padding = padding, .dilation = dilation, .dtype = dtype});
       Tensor x = randn({2, 2, 17}, {.dtype = dtype});
       const std::int64_t bad = 8;
-      dispatch(dtype, [&](auto zero) { x.data_ptr<decltype(zero)>()[1 * 17 + bad] = static_cast<decltype(zero)>(kNaN); });
+      dispatch(dtype, [&](auto tag) { x.data_ptr<decltype(tag)>()[1 * 17 + bad] = static_cast<decltype(tag)>(kNaN); });
       x.requires_grad_();
       Tensor y = conv(x);
       const std::int64_t out_length = y.size(2);

@@ -15,8 +15,8 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
-#include "core/ops/loops.hpp"
+#include "ops/ops.hpp"
+#include "core/loops.hpp"
 #include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/storage.hpp"
@@ -183,11 +183,11 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
               bias.defined() ? bias.shape() : Shape{});
   Shape out_shape = input.shape();
   out_shape.back() = out_features;
-  Tensor out = make_tensor(out_shape, input.dtype(), "linear");
+  Tensor out = make_uninitialized(out_shape, input.dtype(), "linear");
   const std::int64_t rows = in_features == 0 ? out.numel() / std::max<std::int64_t>(out_features, 1)
                                              : input.numel() / in_features;
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     const T* w = weight.data_ptr<T>();
     T* y = out.data_ptr<T>();
@@ -226,8 +226,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
                   Tensor grad_x = needs[0] ? zeros(input_shape, {.dtype = g.dtype()}) : Tensor();
                   Tensor grad_w = needs[1] ? zeros({out_features, in_features}, {.dtype = g.dtype()}) : Tensor();
                   Tensor grad_b = needs[2] ? zeros({out_features}, {.dtype = g.dtype()}) : Tensor();
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  dispatch(g.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* gv = g.data_ptr<T>();
                     const T* xp = needs[1] ? xv.data_ptr<T>() : nullptr;
                     const T* wp = needs[0] ? wv.data_ptr<T>() : nullptr;
@@ -303,9 +303,9 @@ Tensor max_pool1d_scatter(const Tensor& g, const Shape& shape, const std::shared
 // The adjoint of max_pool1d_scatter: window o of row r reads the element it took (0 when none).
 Tensor max_pool1d_gather(const Tensor& gg, const Shape& out_shape, const std::shared_ptr<std::int32_t>& argmax,
                          std::int64_t rows, std::int64_t length, std::int64_t out_length) {
-  Tensor picked = make_tensor(out_shape, gg.dtype(), "max_pool1d_backward");
-  dispatch(gg.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor picked = make_uninitialized(out_shape, gg.dtype(), "max_pool1d_backward");
+  dispatch(gg.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* from = gg.data_ptr<T>();
     T* to = picked.data_ptr<T>();
     const std::int32_t* idx = argmax.get();
@@ -323,9 +323,9 @@ Tensor max_pool1d_gather(const Tensor& gg, const Shape& out_shape, const std::sh
 
 Tensor max_pool1d_scatter(const Tensor& g, const Shape& shape, const std::shared_ptr<std::int32_t>& argmax,
                           std::int64_t rows, std::int64_t length, std::int64_t out_length) {
-  Tensor grad = make_tensor(shape, g.dtype(), "max_pool1d_backward");
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor grad = make_uninitialized(shape, g.dtype(), "max_pool1d_backward");
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* gv = g.data_ptr<T>();
     T* gi = grad.data_ptr<T>();
     const std::int32_t* idx = argmax.get();
@@ -359,14 +359,14 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
               "would be {})",
               input.shape(), kernel_size, dilation, padding, out_length);
   XGRAD_CHECK(p.length < std::numeric_limits<std::int32_t>::max(), "max_pool1d: length {} is too long", p.length);
-  Tensor out = make_tensor(with_length(p.leading, out_length), input.dtype(), "max_pool1d");
+  Tensor out = make_uninitialized(with_length(p.leading, out_length), input.dtype(), "max_pool1d");
   // argmax[r * out_length + o]: the position in row r that window o took (-1: none). Kept in a
   // Storage of as many 4-byte elements, so that its memory is recycled like the tensors' own.
   static_assert(sizeof(float) == sizeof(std::int32_t));
   auto argmax_storage = std::make_shared<Storage>(Dtype::Float32, p.rows * out_length);
   auto argmax = std::shared_ptr<std::int32_t>(argmax_storage, static_cast<std::int32_t*>(argmax_storage->data()));
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* in = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     std::int32_t* idx = argmax.get();
@@ -477,8 +477,8 @@ Tensor avg_pool1d_spread(const Tensor& g, const Shape& shape, std::int64_t rows,
   const std::int64_t stride = *options.stride, padding = options.padding;
   const bool include_pad = options.count_include_pad;
   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* gv = g.data_ptr<T>();
     T* gi = grad.data_ptr<T>();
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -508,8 +508,8 @@ AdaptiveWindow adaptive_window(std::int64_t o, std::int64_t L, std::int64_t outp
 Tensor adaptive_avg_pool1d_spread(const Tensor& g, const Shape& shape, std::int64_t rows, std::int64_t L,
                                   std::int64_t output_size) {
   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* gv = g.data_ptr<T>();
     T* gi = grad.data_ptr<T>();
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -536,10 +536,10 @@ Tensor avg_pool1d(const Tensor& input, std::int64_t kernel_size, AvgPool1dOption
   XGRAD_CHECK(out_length >= 1,
               "avg_pool1d: input of shape {} is too short for kernel_size={}, padding={} (output length would be {})",
               input.shape(), kernel_size, padding, out_length);
-  Tensor out = make_tensor(with_length(p.leading, out_length), input.dtype(), "avg_pool1d");
+  Tensor out = make_uninitialized(with_length(p.leading, out_length), input.dtype(), "avg_pool1d");
   const bool include_pad = options.count_include_pad;
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* in = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     for (std::int64_t r = 0; r < p.rows; ++r) {
@@ -573,10 +573,10 @@ Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size) {
   // when L * output_size + output_size does.
   checked_add(checked_mul(p.length, output_size, "adaptive_avg_pool1d", "length * output_size"), output_size,
               "adaptive_avg_pool1d", "length * output_size + output_size");
-  Tensor out = make_tensor(with_length(p.leading, output_size), input.dtype(), "adaptive_avg_pool1d");
+  Tensor out = make_uninitialized(with_length(p.leading, output_size), input.dtype(), "adaptive_avg_pool1d");
   const std::int64_t L = p.length;
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* in = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     for (std::int64_t r = 0; r < p.rows; ++r) {
@@ -624,9 +624,9 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   // Per-channel mean and 1/sqrt(var + eps) that normalized the input (saved for backward).
   auto mean = std::make_shared<std::vector<double>>(static_cast<std::size_t>(C));
   auto invstd = std::make_shared<std::vector<double>>(static_cast<std::size_t>(C));
-  Tensor out = make_tensor(input.shape(), input.dtype(), "batch_norm");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(input.shape(), input.dtype(), "batch_norm");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     // Channels are independent: split them over the thread pool.
@@ -698,9 +698,9 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
           // The same formulas from recorded ops; with batch statistics, mean and invstd are recomputed
           // from x so that the graph carries their dependence on x.
           auto channel_constant = [&](const std::vector<double>& values) {
-            Tensor t = make_tensor({C}, g.dtype(), "batch_norm_backward");
-            dispatch(g.dtype(), [&](auto zero) {
-              using T = decltype(zero);
+            Tensor t = make_uninitialized({C}, g.dtype(), "batch_norm_backward");
+            dispatch(g.dtype(), [&](auto tag) {
+              using T = decltype(tag);
               for (std::int64_t c = 0; c < C; ++c) t.data_ptr<T>()[c] = static_cast<T>(values[c]);
             });
             return t.reshape(channel_shape);
@@ -725,11 +725,11 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
           return std::vector<Tensor>{grad_x, needs[1] ? sum_g_xhat.reshape({C}) : Tensor(),
                                      needs[2] ? sum_g.reshape({C}) : Tensor(), Tensor(), Tensor()};
         }
-        Tensor grad_x = needs[0] ? make_tensor(xv.shape(), xv.dtype(), "batch_norm_backward") : Tensor();
-        Tensor grad_w = needs[1] ? make_tensor({C}, xv.dtype(), "batch_norm_backward") : Tensor();
-        Tensor grad_b = needs[2] ? make_tensor({C}, xv.dtype(), "batch_norm_backward") : Tensor();
-        dispatch(xv.dtype(), [&](auto zero) {
-          using T = decltype(zero);
+        Tensor grad_x = needs[0] ? make_uninitialized(xv.shape(), xv.dtype(), "batch_norm_backward") : Tensor();
+        Tensor grad_w = needs[1] ? make_uninitialized({C}, xv.dtype(), "batch_norm_backward") : Tensor();
+        Tensor grad_b = needs[2] ? make_uninitialized({C}, xv.dtype(), "batch_norm_backward") : Tensor();
+        dispatch(xv.dtype(), [&](auto tag) {
+          using T = decltype(tag);
           const T* xp = xv.data_ptr<T>();
           const T* gv = g.data_ptr<T>();
           parallel_for(C, rows_grain(N * L), [&](std::int64_t c_begin, std::int64_t c_end) {
@@ -783,9 +783,9 @@ Tensor dropout(const Tensor& input, double p, bool training) {
     for (std::int64_t i = 0; i < n; ++i) (*keep)[i] = u[i] < keep_probability ? 1 : 0;
   }
   const double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
-  Tensor out = make_tensor(input.shape(), input.dtype(), "dropout");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(input.shape(), input.dtype(), "dropout");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     const T s = static_cast<T>(scale);
@@ -794,17 +794,17 @@ Tensor dropout(const Tensor& input, double p, bool training) {
   return record("DropoutBackward", out, {input}, [keep, scale](const Tensor& g, const NeedsGrad&) {
     // y = mask x / (1 - p):  dx = mask g / (1 - p)
     if (recording_backward()) {
-      Tensor scaled_mask = make_tensor(g.shape(), g.dtype(), "dropout_backward");
-      dispatch(g.dtype(), [&](auto zero) {
-        using T = decltype(zero);
+      Tensor scaled_mask = make_uninitialized(g.shape(), g.dtype(), "dropout_backward");
+      dispatch(g.dtype(), [&](auto tag) {
+        using T = decltype(tag);
         T* m = scaled_mask.data_ptr<T>();
         for (std::int64_t i = 0; i < g.numel(); ++i) m[i] = (*keep)[i] ? static_cast<T>(scale) : T(0);
       });
       return std::vector<Tensor>{g * scaled_mask};
     }
-    Tensor grad = make_tensor(g.shape(), g.dtype(), "dropout_backward");
-    dispatch(g.dtype(), [&](auto zero) {
-      using T = decltype(zero);
+    Tensor grad = make_uninitialized(g.shape(), g.dtype(), "dropout_backward");
+    dispatch(g.dtype(), [&](auto tag) {
+      using T = decltype(tag);
       const T* gv = g.data_ptr<T>();
       T* gi = grad.data_ptr<T>();
       const T s = static_cast<T>(scale);
@@ -869,9 +869,9 @@ double lane_sum(const T* a, const T* b, std::int64_t base, const Lanes& s) {
 Tensor log_softmax(const Tensor& input, std::int64_t dim) {
   check_input(input, "log_softmax", "input");
   const Lanes s = lanes_along(input, dim, "log_softmax");
-  Tensor out = make_tensor(input.shape(), input.dtype(), "log_softmax");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(input.shape(), input.dtype(), "log_softmax");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     s.for_each([&](std::int64_t base) {
@@ -887,9 +887,9 @@ Tensor log_softmax(const Tensor& input, std::int64_t dim) {
     // y = x - logsumexp(x):  dx_k = g_k - softmax_k sum_j g_j
     const Tensor y = saved.get();
     if (recording_backward()) return std::vector<Tensor>{g - exp(y) * sum(g, lane, true)};
-    Tensor grad = make_tensor(g.shape(), g.dtype(), "log_softmax_backward");
-    dispatch(g.dtype(), [&](auto zero) {
-      using T = decltype(zero);
+    Tensor grad = make_uninitialized(g.shape(), g.dtype(), "log_softmax_backward");
+    dispatch(g.dtype(), [&](auto tag) {
+      using T = decltype(tag);
       const T* gv = g.data_ptr<T>();
       const T* yv = y.data_ptr<T>();
       T* gi = grad.data_ptr<T>();
@@ -905,9 +905,9 @@ Tensor log_softmax(const Tensor& input, std::int64_t dim) {
 Tensor softmax(const Tensor& input, std::int64_t dim) {
   check_input(input, "softmax", "input");
   const Lanes s = lanes_along(input, dim, "softmax");
-  Tensor out = make_tensor(input.shape(), input.dtype(), "softmax");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(input.shape(), input.dtype(), "softmax");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     s.for_each([&](std::int64_t base) {
@@ -923,9 +923,9 @@ Tensor softmax(const Tensor& input, std::int64_t dim) {
     // y = softmax(x):  dx_k = y_k (g_k - sum_j g_j y_j)
     const Tensor y = saved.get();
     if (recording_backward()) return std::vector<Tensor>{y * (g - sum(g * y, lane, true))};
-    Tensor grad = make_tensor(g.shape(), g.dtype(), "softmax_backward");
-    dispatch(g.dtype(), [&](auto zero) {
-      using T = decltype(zero);
+    Tensor grad = make_uninitialized(g.shape(), g.dtype(), "softmax_backward");
+    dispatch(g.dtype(), [&](auto tag) {
+      using T = decltype(tag);
       const T* gv = g.data_ptr<T>();
       const T* yv = y.data_ptr<T>();
       T* gi = grad.data_ptr<T>();
@@ -949,9 +949,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options) 
   check_same_dtype(input, target, "mse_loss", "target");
   const std::int64_t n = input.numel();
   const bool none = options.reduction == "none";
-  Tensor out = make_tensor(none ? input.shape() : Shape{}, input.dtype(), "mse_loss");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(none ? input.shape() : Shape{}, input.dtype(), "mse_loss");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     const T* t = target.data_ptr<T>();
     T* y = out.data_ptr<T>();
@@ -973,9 +973,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options) 
                     const Tensor grad = (x - t) * (2 * scale) * g;  // g: one per element ("none") or one value
                     return std::vector<Tensor>{needs[0] ? grad : Tensor(), needs[1] ? -grad : Tensor()};
                   }
-                  Tensor grad = make_tensor(x.shape(), x.dtype(), "mse_loss_backward");
-                  dispatch(x.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  Tensor grad = make_uninitialized(x.shape(), x.dtype(), "mse_loss_backward");
+                  dispatch(x.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* xv = x.data_ptr<T>();
                     const T* tv = t.data_ptr<T>();
                     const T* gv = g.data_ptr<T>();
@@ -983,10 +983,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options) 
                     const T k = static_cast<T>(2 * scale);
                     for (std::int64_t i = 0; i < x.numel(); ++i) gi[i] = k * (xv[i] - tv[i]) * gv[none ? i : 0];
                   });
-                  Tensor grad_t = needs[1] ? make_tensor(x.shape(), x.dtype(), "mse_loss_backward") : Tensor();
+                  Tensor grad_t = needs[1] ? make_uninitialized(x.shape(), x.dtype(), "mse_loss_backward") : Tensor();
                   if (needs[1]) {
-                    dispatch(x.dtype(), [&](auto zero) {
-                      using T = decltype(zero);
+                    dispatch(x.dtype(), [&](auto tag) {
+                      using T = decltype(tag);
                       for (std::int64_t i = 0; i < x.numel(); ++i) grad_t.data_ptr<T>()[i] = -grad.data_ptr<T>()[i];
                     });
                   }
@@ -1028,8 +1028,8 @@ Classes classes_of(const Tensor& input, const Tensor& target, std::int64_t ignor
   XGRAD_CHECK(c.C > 0, "{}: input of shape {} has no classes", op, input.shape());
   c.loss_shape = expected;
   c.target = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(target.numel()));
-  dispatch(target.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(target.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* t = target.data_ptr<T>();
     for (std::int64_t i = 0; i < target.numel(); ++i) {
       const double value = t[i];
@@ -1073,8 +1073,8 @@ double sample_scale(const T* g, std::int64_t i, const Classes& c, const std::str
 // ignored, 1 / counted for "mean", 1 otherwise) with the class dim kept as 1.
 Tensor one_hot_targets(const Classes& c, const Shape& input_shape, Dtype dtype) {
   Tensor out = zeros(input_shape, {.dtype = dtype});
-  dispatch(dtype, [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
     T* o = out.data_ptr<T>();
     for (std::int64_t n = 0; n < c.N; ++n)
       for (std::int64_t i = 0; i < c.inner; ++i) {
@@ -1088,10 +1088,10 @@ Tensor one_hot_targets(const Classes& c, const Shape& input_shape, Dtype dtype) 
 Tensor sample_weights(const Classes& c, const Shape& input_shape, const std::string& reduction, Dtype dtype) {
   Shape shape = input_shape;
   shape[shape.size() == 1 ? 0 : 1] = 1;
-  Tensor out = make_tensor(shape, dtype, "loss_backward");
+  Tensor out = make_uninitialized(shape, dtype, "loss_backward");
   const double counted = reduction == "mean" ? 1.0 / static_cast<double>(c.counted) : 1.0;
-  dispatch(dtype, [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
     T* o = out.data_ptr<T>();
     for (std::size_t i = 0; i < c.target->size(); ++i) o[i] = (*c.target)[i] >= 0 ? static_cast<T>(counted) : T(0);
   });
@@ -1110,9 +1110,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, ClassificationLossOpt
   check_reduction(options.reduction, "nll_loss");
   const Classes c = classes_of(input, target, options.ignore_index, "nll_loss");
   const std::string reduction = options.reduction;
-  Tensor out = make_tensor(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "nll_loss");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "nll_loss");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     std::vector<double> losses(c.target->size(), 0.0);
     for (std::int64_t n = 0; n < c.N; ++n) {
@@ -1132,8 +1132,8 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, ClassificationLossOpt
                     return std::vector<Tensor>{-(pick * per_sample(g, shape)), Tensor()};
                   }
                   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  dispatch(g.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* gv = g.data_ptr<T>();
                     T* gi = grad.data_ptr<T>();
                     for (std::int64_t n = 0; n < c.N; ++n) {
@@ -1153,11 +1153,11 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, ClassificationLo
   check_reduction(options.reduction, "cross_entropy");
   const Classes c = classes_of(input, target, options.ignore_index, "cross_entropy");
   const std::string reduction = options.reduction;
-  Tensor out = make_tensor(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "cross_entropy");
+  Tensor out = make_uninitialized(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "cross_entropy");
   // logsumexp of each sample's logits, saved for backward's softmax.
   auto lse = std::make_shared<std::vector<double>>(c.target->size());
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     std::vector<double> losses(c.target->size(), 0.0);
     for (std::int64_t n = 0; n < c.N; ++n) {
@@ -1188,8 +1188,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, ClassificationLo
                     return std::vector<Tensor>{(p - one_hot) * (weights * per_sample(g, x.shape())), Tensor()};
                   }
                   Tensor grad = zeros(x.shape(), {.dtype = g.dtype()});
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  dispatch(g.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* xv = x.data_ptr<T>();
                     const T* gv = g.data_ptr<T>();
                     T* gi = grad.data_ptr<T>();
