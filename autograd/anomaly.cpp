@@ -31,8 +31,8 @@ std::string current_anomaly_context() {
 
 void check_finite(const Tensor& values, const std::string& what) {
   if (!values.defined()) return;
-  dispatch(values.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(values.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* data = values.data_ptr<T>();
     for (std::int64_t i = 0; i < values.numel(); ++i) {
       if (!std::isfinite(data[i])) {

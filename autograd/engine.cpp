@@ -10,7 +10,6 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
 
 namespace xgrad::autograd {
 
@@ -31,7 +30,7 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
       XGRAD_CHECK(shape[i - lead] == from[i], "backward: cannot sum a gradient of shape {} to shape {}", from, shape);
     }
   }
-  return sum(grad, dims, /*keepdim=*/true).reshape(shape);
+  return grad.sum(dims, /*keepdim=*/true).reshape(shape);
 }
 
 void zero_grad(std::vector<Tensor> tensors, bool set_to_none) {
@@ -116,7 +115,7 @@ Tensor apply_hooks(const std::vector<std::pair<std::uint64_t, GradHook>>& hooks,
 // Adds `grad` into `accumulated` (which may be undefined). Taken by value and
 // moved: a gradient nobody else holds can become a leaf's .grad() without a copy.
 void add_into(Tensor& accumulated, Tensor grad) {
-  accumulated = accumulated.defined() ? add(accumulated, grad) : std::move(grad);
+  accumulated = accumulated.defined() ? accumulated.add(grad) : std::move(grad);
 }
 
 // Adds a finished gradient into a leaf's .grad(), under the leaf's lock: two
@@ -126,7 +125,7 @@ void add_into(Tensor& accumulated, Tensor grad) {
 void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad, bool create_graph) {
   std::lock_guard lock(detail::graph_mutex(&leaf));
   if (leaf.grad.defined()) {
-    leaf.grad = create_graph ? add(leaf.grad, grad) : add(leaf.grad, grad).detach();
+    leaf.grad = create_graph ? leaf.grad.add(grad) : leaf.grad.add(grad).detach();
     return;
   }
   // The caller's handle is the only one: the buffer can be adopted without a copy.

@@ -33,7 +33,7 @@ Node::~Node() {
   }
 }
 
-bool needs_graph(const std::vector<Tensor>& inputs) {
+bool needs_graph(std::span<const Tensor> inputs) {
   if (!is_grad_enabled()) {
     return false;
   }

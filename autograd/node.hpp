@@ -30,6 +30,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <span>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -80,7 +81,9 @@ struct Node : std::enable_shared_from_this<Node> {
 };
 
 // True when grad mode is on and some input requires grad: the op must record.
-bool needs_graph(const std::vector<Tensor>& inputs);
+// A span, so a caller can ask about a fixed set of inputs without allocating:
+//   needs_graph(std::array{x, weight, bias})
+bool needs_graph(std::span<const Tensor> inputs);
 
 // Records `name` on `output` when needs_graph(inputs) and output is floating
 // point (an int64 or bool output has no gradient); returns output (now with

@@ -21,9 +21,9 @@ void check_floating(const TensorOptions& options, std::string_view op) {
 
 // `op` names the public function in error messages ("zeros: shape [2, -1] has a negative dimension").
 Tensor filled(const Shape& shape, double value, const TensorOptions& options, std::string_view op) {
-  Tensor tensor = make_tensor(shape, options.dtype, op);
-  dispatch_all(options.dtype, [&](auto zero) {
-    using T = decltype(zero);
+  Tensor tensor = make_uninitialized(shape, options.dtype, op);
+  dispatch_all(options.dtype, [&](auto tag) {
+    using T = decltype(tag);
     std::fill_n(tensor.data_ptr<T>(), tensor.numel(), convert<T>(value));
   });
   return finish(tensor, options, op);
@@ -33,7 +33,7 @@ Tensor filled(const Shape& shape, double value, const TensorOptions& options, st
 Tensor empty(const Shape& shape, TensorOptions options) {
   // Uninitialized bytes are not valid C++ bools (reading one is undefined behaviour): a bool tensor starts false.
   if (options.dtype == kBool) return filled(shape, 0.0, options, "empty");
-  return finish(make_tensor(shape, options.dtype, "empty"), options, "empty");
+  return finish(make_uninitialized(shape, options.dtype, "empty"), options, "empty");
 }
 
 Tensor zeros(const Shape& shape, TensorOptions options) { return filled(shape, 0.0, options, "zeros"); }
@@ -44,18 +44,18 @@ Tensor full(const Shape& shape, double value, TensorOptions options) { return fi
 
 Tensor rand(const Shape& shape, TensorOptions options) {
   check_floating(options, "rand");
-  Tensor tensor = make_tensor(shape, options.dtype, "rand");
-  dispatch(options.dtype, [&](auto zero) {
-    random::fill_uniform(tensor.data_ptr<decltype(zero)>(), tensor.numel(), 0.0, 1.0);
+  Tensor tensor = make_uninitialized(shape, options.dtype, "rand");
+  dispatch(options.dtype, [&](auto tag) {
+    random::fill_uniform(tensor.data_ptr<decltype(tag)>(), tensor.numel(), 0.0, 1.0);
   });
   return finish(tensor, options, "rand");
 }
 
 Tensor randn(const Shape& shape, TensorOptions options) {
   check_floating(options, "randn");
-  Tensor tensor = make_tensor(shape, options.dtype, "randn");
-  dispatch(options.dtype, [&](auto zero) {
-    random::fill_normal(tensor.data_ptr<decltype(zero)>(), tensor.numel(), 0.0, 1.0);
+  Tensor tensor = make_uninitialized(shape, options.dtype, "randn");
+  dispatch(options.dtype, [&](auto tag) {
+    random::fill_normal(tensor.data_ptr<decltype(tag)>(), tensor.numel(), 0.0, 1.0);
   });
   return finish(tensor, options, "randn");
 }
@@ -69,9 +69,9 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
   XGRAD_CHECK((end - start) / step < 9.0e18, "arange: range [{}, {}) with step {} has too many elements", start,
               end, step);
   const auto count = static_cast<std::int64_t>(std::max(0.0, std::ceil((end - start) / step)));
-  Tensor tensor = make_tensor({count}, options.dtype, "arange");
-  dispatch_all(options.dtype, [&](auto zero) {
-    using T = decltype(zero);
+  Tensor tensor = make_uninitialized({count}, options.dtype, "arange");
+  dispatch_all(options.dtype, [&](auto tag) {
+    using T = decltype(tag);
     T* data = tensor.data_ptr<T>();
     for (std::int64_t i = 0; i < count; ++i) {
       data[i] = convert<T>(start + static_cast<double>(i) * step);

@@ -74,9 +74,9 @@ constexpr To convert(From value) {
   }
 }
 
-// Calls fn with a value of the C++ type behind a floating-point `dtype` (0.0f
-// or 0.0), so that generic code reads
-// `dispatch(dtype, [&](auto zero) { using T = decltype(zero); ... })`.
+// Calls fn with a type tag for a floating-point `dtype`: a value of its C++ type
+// (float or double) that only carries the type and is never read, so generic code
+// reads `dispatch(dtype, [&](auto tag) { using T = decltype(tag); ... })`.
 // For float-only kernels: an int64 or bool dtype is an xgrad::Error. Ops check
 // their inputs first (naming themselves); this is the backstop.
 template <class Fn>

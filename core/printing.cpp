@@ -142,8 +142,8 @@ std::string to_string(const Tensor& tensor) {
   std::vector<double> values(static_cast<std::size_t>(n));
   // int64 and bool elements print as Python prints them ("12", "True"), right-aligned to the widest shown.
   std::vector<std::string> texts;
-  dispatch_all(tensor.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch_all(tensor.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* data = tensor.data_ptr<T>();
     if constexpr (std::is_floating_point_v<T>) {
       for (std::int64_t i = 0; i < n; ++i) values[i] = data[i];

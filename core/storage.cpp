@@ -148,7 +148,7 @@ Storage::Storage(Dtype dtype, std::int64_t numel) : numel_(numel), dtype_(dtype)
   // Allocate at least one element so data() is never null, even for empty tensors.
   const auto count = static_cast<std::size_t>(numel > 0 ? numel : 1);
   buffer_ = std::make_unique<Buffer>();
-  dispatch_all(dtype, [&](auto zero) { data_ = buffer_->values.emplace<AlignedVector<decltype(zero)>>(count).data(); });
+  dispatch_all(dtype, [&](auto tag) { data_ = buffer_->values.emplace<AlignedVector<decltype(tag)>>(count).data(); });
 }
 
 Storage::~Storage() = default;

@@ -87,7 +87,7 @@ class Tensor {
   template <class T>
   const T* data_ptr() const;
 
-  // --- autograd ---
+  // --- autograd (defined in autograd/tensor_autograd.cpp) ---
   const Tensor& grad() const;               // undefined until a backward reaches this leaf
   Tensor& mutable_grad();                   // for optimizers and zero_grad
   Tensor& requires_grad_(bool requires_grad = true);  // floating-point leaves only
@@ -108,7 +108,7 @@ class Tensor {
   // leaf's gradient (the point where a data-parallel all-reduce can start).
   RemovableHandle register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const;
 
-  // --- in place, outside the graph (not recorded) ---
+  // --- in place, outside the graph (not recorded; defined in ops/tensor_methods.cpp) ---
   // Each bumps the storage's version counter, so a backward that saved this
   // tensor (or a view or detached alias of it) before the write throws.
   Tensor& copy_(const Tensor& source);      // broadcasts source to this shape; converts dtype
@@ -117,7 +117,7 @@ class Tensor {
   Tensor& uniform_(double low, double high);  // draws from the global generator (manual_seed)
   Tensor& normal_(double mean = 0.0, double std = 1.0);
 
-  // --- in place, recorded (core/ops/in_place.cpp) ---
+  // --- in place, recorded (ops/in_place.cpp) ---
   // self = self op other, written into this tensor's storage (views and detached
   // aliases see the new values) with the version counter bumped. The operand
   // broadcasts to this shape; the result dtype must be this dtype (an int64
@@ -155,7 +155,10 @@ class Tensor {
   template <class T>
   auto to_xarray() const;
 
-  // --- ops (members forward to the free functions in core/ops.hpp) ---
+  // --- ops (members forward to the free functions in ops/ops.hpp) ---
+  // Declared here, defined on the ops floor (ops/tensor_methods.cpp), so lower floors
+  // (the engine, gradcheck) can call them without including ops.
+  Tensor add(const Tensor& other) const;
   Tensor operator-() const;
   Tensor pow(double exponent) const;
   Tensor exp() const;
@@ -202,7 +205,7 @@ class Tensor {
   Tensor gather(std::int64_t dim, const Tensor& index) const;
   Tensor flip(const std::vector<std::int64_t>& dims) const;
   Tensor roll(const std::vector<std::int64_t>& shifts, const std::vector<std::int64_t>& dims = {}) const;
-  // LibTorch's Tensor::index (Python's t[...]), core/ops/indexing.cpp:
+  // LibTorch's Tensor::index (Python's t[...]), ops/indexing.cpp:
   //   using namespace xgrad::indexing;
   //   t.index({0, Slice(1, None, 2), None, Ellipsis, mask})
   // Integers select (the dim goes away), Slice(start, stop, step) slices, None
@@ -235,7 +238,7 @@ struct TensorImpl {
 };
 
 // Makes a tensor with fresh, uninitialized storage.
-Tensor make_tensor(const Shape& shape, Dtype dtype, std::string_view op = "empty");
+Tensor make_uninitialized(const Shape& shape, Dtype dtype, std::string_view op = "empty");
 // A tensor of the given shape over existing storage (no copy).
 Tensor make_tensor(std::shared_ptr<Storage> storage, const Shape& shape);
 
@@ -265,8 +268,8 @@ T Tensor::item() const {
   const TensorImpl& impl = checked_impl("item");
   XGRAD_CHECK(numel() == 1, "item: expected a tensor with one element, got shape {} ({} elements)",
               impl.shape, numel());
-  return dispatch_all(dtype(), [&](auto zero) {
-    using Stored = decltype(zero);
+  return dispatch_all(dtype(), [&](auto tag) {
+    using Stored = decltype(tag);
     const Stored value = *static_cast<const Stored*>(impl.storage->data());
     if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t>) {
       return convert<T>(value);

@@ -8,7 +8,7 @@ namespace {
 template <class T>
 Tensor copy_in(const xt::xarray<T>& values, bool requires_grad) {
   const Shape shape(values.shape().begin(), values.shape().end());
-  Tensor out = make_tensor(shape, dtype_of<T>(), "from_xarray");
+  Tensor out = make_uninitialized(shape, dtype_of<T>(), "from_xarray");
   // Copy through a row-major iterator so any layout of `values` lands row-major.
   std::copy(values.template cbegin<xt::layout_type::row_major>(), values.template cend<xt::layout_type::row_major>(),
             out.data_ptr<T>());

@@ -22,8 +22,8 @@ auto Tensor::to_xarray() const {
   const Shape& dims = shape();
   typename xt::xarray<T>::shape_type xshape(dims.begin(), dims.end());
   xt::xarray<T> out(xshape);
-  dispatch_all(dtype(), [&](auto zero) {
-    using Stored = decltype(zero);
+  dispatch_all(dtype(), [&](auto tag) {
+    using Stored = decltype(tag);
     const Stored* data = data_ptr<Stored>();
     for (std::size_t i = 0; i < out.size(); ++i) {
       if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t>) {

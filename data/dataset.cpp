@@ -4,7 +4,7 @@
 
 #include "core/creation.hpp"
 #include "core/error.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 
 namespace xgrad::data {
 

@@ -141,8 +141,8 @@ void check_reduce_op(const Tensor& tensor, ReduceOp op, const char* name) {
 // Avg: the sum over ranks divided by their number, computed alike on every rank.
 void divide_by_world(Tensor& tensor) {
   const int world = world_size();
-  dispatch(tensor.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(tensor.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     T* data = tensor.data_ptr<T>();
     for (std::int64_t i = 0; i < tensor.numel(); ++i) data[i] = data[i] / static_cast<T>(world);
   });

@@ -166,8 +166,8 @@ void Reducer::mark_ready(std::size_t index) {
   Tensor& param = parameters_[index].second;
   Tensor& grad = param.mutable_grad();
   const double scale = 1.0 / world_size();
-  dispatch(bucket.dtype, [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(bucket.dtype, [&](auto tag) {
+    using T = decltype(tag);
     T* out = bucket.buffer.data_ptr<T>() + bucket.offsets[slot];
     const std::int64_t n = param.numel();
     if (!grad.defined()) {
@@ -227,8 +227,8 @@ void Reducer::finish_iteration() {
     for (Bucket& bucket : buckets_) check(MPI_Wait(&bucket.request, MPI_STATUS_IGNORE), kOp);
   }
   for (Bucket& bucket : buckets_) {
-    dispatch(bucket.dtype, [&](auto zero) {
-      using T = decltype(zero);
+    dispatch(bucket.dtype, [&](auto tag) {
+      using T = decltype(tag);
       const T* sums = bucket.buffer.data_ptr<T>();
       for (std::size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
         const std::size_t index = bucket.parameters[slot];

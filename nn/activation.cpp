@@ -1,6 +1,6 @@
 #include "nn/activation.hpp"
 
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/functional/softmax.hpp"
 
 namespace xgrad::nn {

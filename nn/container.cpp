@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 
 namespace xgrad::nn {
 

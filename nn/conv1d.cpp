@@ -46,6 +46,7 @@ void Conv1d::reset() {
                                    static_cast<int>(options_.dtype)));
   XGRAD_CHECK(problems.empty(), "Conv1d({}, {}, kernel_size={}): {}", in_channels_, out_channels_,
               functional::detail::tuple_string(kernel_size_option_.values), fmt::join(problems, "; "));
+  params_.padding_mode = mode;
 
   const Shape weight_shape = {out_channels_, in_channels_ / params_.groups, kernel_size_};
   const TensorOptions tensor_options{.dtype = options_.dtype, .device = options_.device};
@@ -84,23 +85,7 @@ void Conv1d::reset_parameters() {
   }
 }
 
-Tensor Conv1d::forward(const Tensor& input) {
-  const functional::Conv1dFuncOptions zero_padded{
-      .stride = params_.stride, .padding = options_.padding, .dilation = params_.dilation, .groups = params_.groups};
-  if (options_.padding_mode == "zeros") return functional::conv1d(input, weight, bias, zero_padded);
-  // Other modes pad explicitly, then convolve without padding (as PyTorch). The
-  // input is checked first so that errors name the caller's shape, not the padded one.
-  XGRAD_CHECK(input.defined(), "Conv1d: the input is an undefined tensor");
-  XGRAD_CHECK(input.dim() == 2 || input.dim() == 3,
-              "conv1d: expected a 2-D (unbatched) or 3-D (batched) input, got input of shape {}", input.shape());
-  XGRAD_CHECK(input.size(-2) == in_channels_, "conv1d: expected input with {} channels (groups={}, weight {}), got input {}",
-              in_channels_, params_.groups, weight.shape(), input.shape());
-  XGRAD_CHECK(input.size(-1) > 0, "conv1d: expected an input of positive length, got input {}", input.shape());
-  functional::detail::check_kernel_fits(input.size(-1), params_, kernel_size_, input.shape());
-  const Tensor padded = functional::pad1d(input, params_.pad_left, params_.pad_right, options_.padding_mode);
-  return functional::conv1d(padded, weight, bias,
-                            {.stride = params_.stride, .padding = 0, .dilation = params_.dilation, .groups = params_.groups});
-}
+Tensor Conv1d::forward(const Tensor& input) { return functional::detail::conv1d(input, weight, bias, params_); }
 
 std::string Conv1d::extra_repr() const {
   // PyTorch's Conv format: tuples as "(3,)", strings bare (padding=same), and

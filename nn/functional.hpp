@@ -89,19 +89,20 @@ namespace detail {
 void set_conv1d_use_reference(bool use_reference);
 bool conv1d_use_reference();
 
-// Validated scalar options of a 1-D convolution (both conv1d and nn::Conv1d use these).
+// Validated scalar options of a 1-D convolution: conv1d resolves them on every call,
+// nn::Conv1d once at construction; both then make the same detail::conv1d call.
 struct Conv1dParams {
   std::int64_t stride = 1, dilation = 1, groups = 1;
   std::int64_t pad_left = 0, pad_right = 0;  // "same" with an odd total pads the right one more
+  std::string padding_mode = "zeros";        // nn::Conv1d's: "zeros", "reflect", "replicate" or "circular"
 };
 // Reads stride, padding, dilation and groups for a kernel of `kernel_size`;
 // appends a sentence to `problems` for each invalid one.
 Conv1dParams resolve_conv1d_params(const IntOrTuple1& stride, const Padding& padding, const IntOrTuple1& dilation,
                                    std::int64_t groups, std::int64_t kernel_size, std::vector<std::string>& problems);
-// Throws xgrad::Error unless the kernel's extent d(k-1)+1 fits in the padded length
-// (computed without overflow for any option values).
-void check_kernel_fits(std::int64_t length, const Conv1dParams& params, std::int64_t kernel_size,
-                       const Shape& input_shape);
+// The convolution with resolved options: checks the tensors (shapes, dtypes, the kernel
+// fitting the padded input), pads by params.padding_mode unless "zeros", then runs the op.
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv1dParams& params);
 // "3" from {3}; the whole tuple "(3, 3)" otherwise (for messages).
 std::string tuple_string(const std::vector<std::int64_t>& values);
 }  // namespace detail

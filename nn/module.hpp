@@ -47,8 +47,13 @@ using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)
 // forward's output; a defined result replaces the output, an undefined one keeps it.
 using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
 
+class Module;
+
 namespace detail {
 struct ForwardHooks;  // a module's hook lists, shared with its handles through weak references
+// Throws (naming `op` and `path`) unless `state` has exactly the module's names, shapes and
+// dtypes: Module::load and optim::load_checkpoint validate a whole file before loading any of it.
+void check_module_state(const Module& module, const StateDict& state, const std::string& path, std::string_view op);
 }
 
 // register_forward_pre_hook / register_forward_hook return an xgrad::RemovableHandle

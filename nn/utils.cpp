@@ -5,7 +5,7 @@
 
 #include "autograd/grad_mode.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 
 namespace xgrad::nn::utils {
 
@@ -14,8 +14,8 @@ namespace {
 // The norm_type-norm of all elements of g, accumulated in double (PyTorch's CPU
 // accumulation type for float) and rounded to g's dtype as torch.norm returns it.
 double grad_norm(const Tensor& g, double p) {
-  return dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  return dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* data = g.data_ptr<T>();
     const std::int64_t n = g.numel();
     double result = 0.0;
@@ -68,8 +68,8 @@ double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, d
               norm_type, grads.size(), total);
   NoGradGuard no_grad;
   // clip_coef = max_norm / (total + 1e-6), clamped to at most 1, in the total's dtype (as PyTorch).
-  dispatch(norms.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(norms.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T coef = std::min(static_cast<T>(max_norm) / (static_cast<T>(total) + static_cast<T>(1e-6)), T(1));
     for (Tensor& g : grads) {
       Tensor alias = g.detach();

@@ -22,11 +22,14 @@ std::int64_t buffer_index(const std::string& name) {
   return index;
 }
 
+// The learning rates PyTorch's SGD accepts: finite and non-negative.
+bool valid_lr(double lr) { return lr >= 0.0 && std::isfinite(lr); }
+
 }  // namespace
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions options) : Optimizer(std::move(params), "SGD"), options_(options) {
   XGRAD_CHECK(options.lr.has_value(), "SGD: the learning rate is required: SGD(params, {{.lr = 0.01}})");
-  XGRAD_CHECK(*options.lr >= 0.0 && std::isfinite(*options.lr), "SGD: Invalid learning rate: {}", *options.lr);
+  set_lr(*options.lr);
   XGRAD_CHECK(options.momentum >= 0.0 && std::isfinite(options.momentum), "SGD: Invalid momentum value: {}",
               options.momentum);
   XGRAD_CHECK(options.weight_decay >= 0.0 && std::isfinite(options.weight_decay), "SGD: Invalid weight_decay value: {}",
@@ -35,13 +38,11 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions options) : Optimizer(std::move(p
   XGRAD_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
               "SGD: Nesterov momentum requires a momentum and zero dampening (got momentum={}, dampening={})",
               options.momentum, options.dampening);
-  lr_ = *options.lr;
   momentum_buffers_.resize(params_.size());
 }
 
 void SGD::set_lr(double lr) {
-  XGRAD_CHECK(lr >= 0.0 && std::isfinite(lr), "SGD: Invalid learning rate: {}", lr);
-  lr_ = lr;
+  XGRAD_CHECK(valid_lr(lr), "SGD: Invalid learning rate: {}", lr);
   options_.lr = lr;
 }
 
@@ -62,11 +63,11 @@ void SGD::step() {
     if (!first && o.momentum != 0 && momentum_buffers_[i].dtype() != param.dtype()) {
       momentum_buffers_[i] = momentum_buffers_[i].to(param.dtype());
     }
-    dispatch(param.dtype(), [&](auto zero) {
-      using T = decltype(zero);
+    dispatch(param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
       // Constants in the parameter's type, as PyTorch's scalar arguments.
       const T weight_decay = static_cast<T>(o.weight_decay), momentum = static_cast<T>(o.momentum);
-      const T keep = static_cast<T>(1 - o.dampening), step = static_cast<T>(-lr_);
+      const T keep = static_cast<T>(1 - o.dampening), step = static_cast<T>(-*o.lr);
       T* p = param.data_ptr<T>();
       const T* g = grad.data_ptr<T>();
       T* buf = o.momentum != 0 ? momentum_buffers_[i].data_ptr<T>() : nullptr;
@@ -87,7 +88,7 @@ void SGD::step() {
 
 nn::StateDict SGD::state_dict() const {
   nn::StateDict state;
-  state.emplace_back("lr", scalar_tensor(lr_, {.dtype = kFloat64}));
+  state.emplace_back("lr", scalar_tensor(lr(), {.dtype = kFloat64}));
   for (std::size_t i = 0; i < momentum_buffers_.size(); ++i) {
     if (momentum_buffers_[i].defined()) state.emplace_back(fmt::format("momentum_buffer.{}", i), momentum_buffers_[i]);
   }
@@ -111,7 +112,7 @@ void SGD::check_state_dict(const nn::StateDict& state) const {
       has_lr = true;
       if (tensor.numel() != 1 || tensor.dim() != 0 || tensor.dtype() != kFloat64) {
         problems.push_back(fmt::format("'lr' must be a 0-dim float64 tensor, got {} {}", tensor.dtype(), tensor.shape()));
-      } else if (!(tensor.item<double>() >= 0) || !std::isfinite(tensor.item<double>())) {
+      } else if (!valid_lr(tensor.item<double>())) {
         problems.push_back(fmt::format("'lr' is {}", tensor.item<double>()));
       }
       continue;
@@ -138,16 +139,13 @@ void SGD::check_state_dict(const nn::StateDict& state) const {
 void SGD::load_state_dict(const nn::StateDict& state) {
   check_state_dict(state);
   std::vector<Tensor> buffers(params_.size());
-  double lr = lr_;
   for (const auto& [name, tensor] : state) {
     if (name == "lr") {
-      lr = tensor.item<double>();
+      options_.lr = tensor.item<double>();  // check_state_dict validated it
     } else {
       buffers[static_cast<std::size_t>(buffer_index(name))] = tensor.detach().clone();
     }
   }
-  lr_ = lr;
-  options_.lr = lr;
   momentum_buffers_ = std::move(buffers);
 }
 

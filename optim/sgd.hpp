@@ -39,7 +39,7 @@ class SGD : public Optimizer {
 
   void step() override;
 
-  double lr() const override { return lr_; }
+  double lr() const override { return *options_.lr; }  // set: the constructor requires it
   void set_lr(double lr) override;
   double momentum() const { return options_.momentum; }
   const SGDOptions& options() const { return options_; }
@@ -51,8 +51,7 @@ class SGD : public Optimizer {
   void load_state_dict(const nn::StateDict& state) override;
 
  private:
-  SGDOptions options_;
-  double lr_ = 0;
+  SGDOptions options_;  // options_.lr is the learning rate, validated by set_lr
   std::vector<Tensor> momentum_buffers_;  // undefined until a parameter's first step
 };
 

@@ -6,7 +6,7 @@
 
 #include "autograd/anomaly.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/module.hpp"
 
 using namespace xgrad;

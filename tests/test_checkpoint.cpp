@@ -16,11 +16,11 @@
 #include <string>
 
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "core/random.hpp"
 #include "nn/activation.hpp"
 #include "nn/batchnorm.hpp"
-#include "nn/checkpoint.hpp"
+#include "optim/checkpoint.hpp"
 #include "nn/container.hpp"
 #include "nn/functional.hpp"
 #include "nn/linear.hpp"
@@ -131,13 +131,13 @@ TEST_CASE("resumed training (model + SGD momentum + scheduler) equals uninterrup
   optim::SGD first_optimizer(first->parameters(), {.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
   optim::StepLR first_scheduler(first_optimizer, 2, 0.5);
   train_steps(*first, first_optimizer, &first_scheduler, 3, 1000);
-  nn::save_checkpoint(dir.file("run.ckpt"), *first, first_optimizer, &first_scheduler);
+  optim::save_checkpoint(dir.file("run.ckpt"), *first, first_optimizer, &first_scheduler);
 
   manual_seed(77);  // different initial weights: everything must come from the checkpoint
   auto resumed = make_model();
   optim::SGD resumed_optimizer(resumed->parameters(), {.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
   optim::StepLR resumed_scheduler(resumed_optimizer, 2, 0.5);
-  nn::load_checkpoint(dir.file("run.ckpt"), *resumed, resumed_optimizer, &resumed_scheduler);
+  optim::load_checkpoint(dir.file("run.ckpt"), *resumed, resumed_optimizer, &resumed_scheduler);
   CHECK(resumed_scheduler.last_epoch() == 3);
   CHECK(resumed_optimizer.lr() == first_optimizer.lr());
   // Steps 3..5 use the same data as the reference's (seeds 1003..1005).
@@ -208,12 +208,12 @@ TEST_CASE("load_checkpoint validates model, optimizer and scheduler before chang
   auto model = make_model();
   optim::SGD optimizer(model->parameters(), {.lr = 0.1, .momentum = 0.9});
   train_steps(*model, optimizer, nullptr, 1, 50);
-  nn::save_checkpoint(dir.file("run.ckpt"), *model, optimizer);
+  optim::save_checkpoint(dir.file("run.ckpt"), *model, optimizer);
 
   auto target = make_model();
   optim::SGD no_momentum(target->parameters(), {.lr = 0.3});  // cannot take momentum buffers
   const nn::StateDict before = snapshot(*target);
-  CHECK_THROWS_WITH_AS(nn::load_checkpoint(dir.file("run.ckpt"), *target, no_momentum), doctest::Contains("momentum"),
+  CHECK_THROWS_WITH_AS(optim::load_checkpoint(dir.file("run.ckpt"), *target, no_momentum), doctest::Contains("momentum"),
                        Error);
   CHECK(same_state(*target, before));
   CHECK(no_momentum.lr() == 0.3);

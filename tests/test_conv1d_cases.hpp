@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/io.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/functional.hpp"
 

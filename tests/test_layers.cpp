@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "core/random.hpp"
 #include "nn/activation.hpp"
 #include "nn/batchnorm.hpp"

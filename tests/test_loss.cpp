@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/functional.hpp"
 #include "nn/loss.hpp"
 

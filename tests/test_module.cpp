@@ -9,7 +9,7 @@
 
 #include "autograd/grad_mode.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/module.hpp"
 #include "support/testing.hpp"

@@ -3,13 +3,14 @@
 // parameters without gradients, zero_grad, state round trip.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/linear.hpp"
 #include "optim/lr_scheduler.hpp"
 #include "optim/sgd.hpp"
@@ -94,6 +95,32 @@ TEST_CASE("SGD constructor errors match PyTorch's") {
   CHECK_THROWS_WITH_AS(optim::SGD({}, {.lr = 0.1}), "SGD: optimizer got an empty parameter list", Error);
   CHECK_THROWS_WITH_AS(optim::SGD({p * 2.0}, {.lr = 0.1}), doctest::Contains("non-leaf"), Error);
   CHECK_NOTHROW(make({.lr = 0.1, .momentum = 0.9, .nesterov = true}));
+}
+
+TEST_CASE("SGD keeps one learning rate: lr(), options().lr, step and the state agree after every change") {
+  Tensor p = ones({2}, {.requires_grad = true});
+  optim::SGD sgd({p}, {.lr = 0.5});
+  CHECK(sgd.lr() == 0.5);
+  sgd.set_lr(0.25);
+  CHECK(sgd.lr() == 0.25);
+  CHECK(*sgd.options().lr == 0.25);
+  CHECK_THROWS_WITH_AS(sgd.set_lr(-1.0), "SGD: Invalid learning rate: -1", Error);
+  CHECK_THROWS_WITH_AS(sgd.set_lr(INFINITY), "SGD: Invalid learning rate: inf", Error);
+  CHECK(sgd.lr() == 0.25);  // a refused value changes nothing
+  p.mutable_grad() = ones({2});
+  sgd.step();
+  CHECK(p.data_ptr<float>()[0] == doctest::Approx(0.75));  // the step reads the rate set_lr stored
+
+  nn::StateDict state = sgd.state_dict();
+  optim::SGD other({p}, {.lr = 0.1});
+  other.load_state_dict(state);
+  CHECK(other.lr() == 0.25);
+  CHECK(*other.options().lr == 0.25);
+  for (auto& [name, tensor] : state) {
+    if (name == "lr") tensor = scalar_tensor(-2.0, {.dtype = kFloat64});
+  }
+  CHECK_THROWS_WITH_AS(other.load_state_dict(state), doctest::Contains("'lr' is -2"), Error);
+  CHECK(other.lr() == 0.25);
 }
 
 TEST_CASE("SGD skips parameters without a gradient, zero_grad clears or zeroes") {

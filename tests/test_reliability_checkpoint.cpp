@@ -21,7 +21,7 @@
 #include "core/file_io.hpp"
 #include "core/creation.hpp"
 #include "core/random.hpp"
-#include "nn/checkpoint.hpp"
+#include "optim/checkpoint.hpp"
 #include "nn/conv1d.hpp"
 #include "support/testing.hpp"
 #include "test_reliability.hpp"

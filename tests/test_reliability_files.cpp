@@ -31,7 +31,7 @@
 
 #include "core/file_io.hpp"
 #include "core/random.hpp"
-#include "nn/checkpoint.hpp"
+#include "optim/checkpoint.hpp"
 #include "nn/linear.hpp"
 #include "optim/sgd.hpp"
 #include "support/child_process.hpp"
@@ -107,7 +107,7 @@ std::vector<Entry> writers(Subjects& s) {
   return {
       {"save_npy", [&](const std::string& p) { save_npy(p, s.tensor); }},
       {"Module::save", [&](const std::string& p) { s.model->save(p); }},
-      {"save_checkpoint", [&](const std::string& p) { nn::save_checkpoint(p, *s.model, *s.optimizer); }},
+      {"save_checkpoint", [&](const std::string& p) { optim::save_checkpoint(p, *s.model, *s.optimizer); }},
       {"SGD::save", [&](const std::string& p) { s.optimizer->save(p); }},
       {"save_tensors", [&](const std::string& p) { xgrad::save_tensors(p, s.model->state_dict()); }},
       {"write_file_atomically", [&](const std::string& p) { write_file_atomically(p, s.text, "write_file_atomically"); }},
@@ -118,7 +118,7 @@ std::vector<Entry> readers(Subjects& s) {
   return {
       {"load_npy", [&](const std::string& p) { load_npy(p); }},
       {"Module::load", [&](const std::string& p) { s.model->load(p); }},
-      {"load_checkpoint", [&](const std::string& p) { nn::load_checkpoint(p, *s.model, *s.optimizer); }},
+      {"load_checkpoint", [&](const std::string& p) { optim::load_checkpoint(p, *s.model, *s.optimizer); }},
       {"SGD::load", [&](const std::string& p) { s.optimizer->load(p); }},
       {"load_tensors", [&](const std::string& p) { xgrad::load_tensors(p); }},
   };
@@ -139,8 +139,8 @@ std::vector<RoundTrip> round_trips(Subjects& s) {
          CHECK(testing::values(loaded) == testing::values(s.tensor));
        }},
       {"module", [&](const std::string& p) { s.model->save(p); }, [&](const std::string& p) { s.model->load(p); }},
-      {"checkpoint", [&](const std::string& p) { nn::save_checkpoint(p, *s.model, *s.optimizer); },
-       [&](const std::string& p) { nn::load_checkpoint(p, *s.model, *s.optimizer); }},
+      {"checkpoint", [&](const std::string& p) { optim::save_checkpoint(p, *s.model, *s.optimizer); },
+       [&](const std::string& p) { optim::load_checkpoint(p, *s.model, *s.optimizer); }},
       {"optimizer", [&](const std::string& p) { s.optimizer->save(p); },
        [&](const std::string& p) { s.optimizer->load(p); }},
       {"text", [&](const std::string& p) { write_file_atomically(p, s.text, "write_file_atomically"); },

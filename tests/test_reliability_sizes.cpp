@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/conv1d.hpp"
 #include "nn/functional.hpp"
 #include "nn/pooling.hpp"

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "core/parallel.hpp"
 #include "support/isolated_process.hpp"
 #include "support/testing.hpp"

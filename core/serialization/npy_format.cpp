@@ -164,7 +164,7 @@ std::int64_t strided_extent(const Shape& shape, const std::vector<std::int64_t>&
 
 Tensor gather_elements(std::string_view storage, const StoredType& type, const Shape& shape,
                        const std::vector<std::int64_t>& strides, std::int64_t offset, std::string_view op) {
-  Tensor out = make_tensor(shape, type.dtype, op);
+  Tensor out = make_uninitialized(shape, type.dtype, op);
   const std::int64_t numel = out.numel();
   if (numel == 0) return out;
   const auto* bytes = reinterpret_cast<const unsigned char*>(storage.data());
@@ -180,8 +180,8 @@ Tensor gather_elements(std::string_view storage, const StoredType& type, const S
     std::memcpy(destination, bytes + offset * type.size, static_cast<std::size_t>(numel) * type.size);
     return out;
   }
-  dispatch_all(type.dtype, [&](auto zero) {
-    using T = decltype(zero);
+  dispatch_all(type.dtype, [&](auto tag) {
+    using T = decltype(tag);
     T* values = static_cast<T*>(destination);
     const std::size_t rank = shape.size();
     std::vector<std::int64_t> index(rank, 0);

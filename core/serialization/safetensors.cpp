@@ -244,8 +244,8 @@ std::int64_t entry_numel(const Entry& entry, const std::string& path, const std:
 
 // Converts `count` elements stored as `from` (little-endian, unaligned) into `out`.
 void convert_elements(const FileDtype& from, const unsigned char* raw, std::int64_t count, Tensor& out) {
-  auto load = [&](auto zero, std::int64_t i) {
-    decltype(zero) value;
+  auto load = [&](auto tag, std::int64_t i) {
+    decltype(tag) value;
     std::memcpy(&value, raw + static_cast<std::size_t>(i) * sizeof(value), sizeof(value));
     return value;
   };
@@ -348,7 +348,7 @@ StateDict read_file(const std::string& path, const std::string& op) {
     const FileDtype& from = *entry.dtype;
     const std::int64_t numel = entry_numel(entry, path, op);
     const std::size_t bytes = static_cast<std::size_t>(entry.end - entry.begin);
-    Tensor tensor = make_tensor(entry.shape, from.dtype, op);
+    Tensor tensor = make_uninitialized(entry.shape, from.dtype, op);
     if (from.size == element_size(from.dtype)) {  // F32 F64 I64 BOOL: stored as xgrad holds them
       if (bytes > 0) file.read_exact(tensor.impl()->storage->data(), bytes, "tensor data");
       if (from.dtype == kBool) {

@@ -258,7 +258,7 @@ StateDict read_checkpoint(const std::string& path, const std::string& op) {
                 "{}: '{}' is corrupted: entry '{}' of shape {} {} says it has {} data bytes", op, path, name, shape,
                 dtype, data_bytes);
     in.need(data_bytes, "tensor data");
-    Tensor tensor = make_tensor(shape, dtype, op);
+    Tensor tensor = make_uninitialized(shape, dtype, op);
     if (data_bytes > 0) in.read_into(bytes_of(tensor), data_bytes, "tensor data");
     if (dtype == kBool) {
       // Only 0 and 1 are C++ bools: any other byte reads as true.

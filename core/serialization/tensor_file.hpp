@@ -1,7 +1,7 @@
 // xgrad's tensor file: named tensors in one binary file, written atomically and
 // checked completely before anything is read into a receiver. Module::save/load
 // (by default), Optimizer::save/load and the checkpoints of model + optimizer
-// (nn/checkpoint.hpp) all use it.
+// (optim/checkpoint.hpp) all use it.
 //
 //   save_tensors("weights.xgrad", model.state_dict());
 //   StateDict back = load_tensors("weights.xgrad");

@@ -11,8 +11,8 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
-#include "core/ops/loops.hpp"
+#include "ops/ops.hpp"
+#include "core/loops.hpp"
 #include "core/parallel.hpp"
 #include "nn/functional/detail.hpp"
 
@@ -92,9 +92,9 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   // Per-channel mean and 1/sqrt(var + eps) that normalized the input (saved for backward).
   auto mean = std::make_shared<std::vector<double>>(static_cast<std::size_t>(C));
   auto invstd = std::make_shared<std::vector<double>>(static_cast<std::size_t>(C));
-  Tensor out = make_tensor(input.shape(), input.dtype(), "batch_norm");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(input.shape(), input.dtype(), "batch_norm");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     // Channels are independent: split them over the thread pool.
@@ -167,9 +167,9 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
           // The same formulas from recorded ops; with batch statistics, mean and invstd are recomputed
           // from x so that the graph carries their dependence on x.
           auto channel_constant = [&](const std::vector<double>& values) {
-            Tensor t = make_tensor({C}, g.dtype(), "batch_norm_backward");
-            dispatch(g.dtype(), [&](auto zero) {
-              using T = decltype(zero);
+            Tensor t = make_uninitialized({C}, g.dtype(), "batch_norm_backward");
+            dispatch(g.dtype(), [&](auto tag) {
+              using T = decltype(tag);
               for (std::int64_t c = 0; c < C; ++c) t.data_ptr<T>()[c] = static_cast<T>(values[c]);
             });
             return t.reshape(channel_shape);
@@ -194,11 +194,11 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
           return std::vector<Tensor>{grad_x, needs[1] ? sum_g_xhat.reshape({C}) : Tensor(),
                                      needs[2] ? sum_g.reshape({C}) : Tensor(), Tensor(), Tensor()};
         }
-        Tensor grad_x = needs[0] ? make_tensor(xv.shape(), xv.dtype(), "batch_norm_backward") : Tensor();
-        Tensor grad_w = needs[1] ? make_tensor({C}, xv.dtype(), "batch_norm_backward") : Tensor();
-        Tensor grad_b = needs[2] ? make_tensor({C}, xv.dtype(), "batch_norm_backward") : Tensor();
-        dispatch(xv.dtype(), [&](auto zero) {
-          using T = decltype(zero);
+        Tensor grad_x = needs[0] ? make_uninitialized(xv.shape(), xv.dtype(), "batch_norm_backward") : Tensor();
+        Tensor grad_w = needs[1] ? make_uninitialized({C}, xv.dtype(), "batch_norm_backward") : Tensor();
+        Tensor grad_b = needs[2] ? make_uninitialized({C}, xv.dtype(), "batch_norm_backward") : Tensor();
+        dispatch(xv.dtype(), [&](auto tag) {
+          using T = decltype(tag);
           const T* xp = xv.data_ptr<T>();
           const T* gv = g.data_ptr<T>();
           parallel_for(C, rows_grain(N * L), [&](std::int64_t c_begin, std::int64_t c_end) {

@@ -3,6 +3,7 @@
 // gradients), each recorded with a backward made of the others so that every
 // order of derivative runs on the same kernels. The loops live in nn/kernels/.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <new>
 #include <limits>
@@ -10,7 +11,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/functional.hpp"
 #include "nn/kernels/conv1d_kernels.hpp"
 
@@ -92,6 +93,10 @@ Conv1dParams resolve_conv1d_params(const IntOrTuple1& stride, const Padding& pad
   return params;
 }
 
+namespace {
+
+// Throws xgrad::Error unless the kernel's extent d(k-1)+1 fits in the padded length
+// (computed without overflow for any option values).
 void check_kernel_fits(std::int64_t length, const Conv1dParams& p, std::int64_t kernel_size, const Shape& input_shape) {
   // In 128 bits: absurd paddings or dilations must give an error, not an overflow.
   const __int128 padded = static_cast<__int128>(length) + p.pad_left + p.pad_right;
@@ -104,6 +109,8 @@ void check_kernel_fits(std::int64_t length, const Conv1dParams& p, std::int64_t 
               static_cast<std::int64_t>(padded), length, p.pad_left, p.pad_right, extent, kernel_size, p.dilation,
               input_shape);
 }
+
+}  // namespace
 
 }  // namespace detail
 
@@ -126,13 +133,6 @@ bool padding_dominates(const Conv1dGeometry& g) {
 // only then): the bias gradient must then be a recorded sum, not the kernel.
 bool recording_backward() { return autograd::is_grad_enabled(); }
 
-// autograd::needs_graph without building a vector of inputs: the first-order
-// path allocates nothing it does not use.
-template <class... Tensors>
-bool needs_graph(const Tensors&... inputs) {
-  return autograd::is_grad_enabled() && ((inputs.defined() && inputs.requires_grad()) || ...);
-}
-
 // Runs one kernel call; the fast kernels' workspace may not fit in memory,
 // which must surface as xgrad::Error.
 template <class F>
@@ -154,9 +154,9 @@ Tensor conv1d_backward_weight(const Tensor& grad_output, const Tensor& input, co
 // dL/db[o] = sum_{n,l} g[n,o,l]
 Tensor conv1d_backward_bias(const Tensor& grad_output, const Conv1dGeometry& g, bool reference) {
   if (recording_backward()) return sum(grad_output, {0, 2});
-  Tensor grad_bias = make_tensor({g.out_channels}, grad_output.dtype(), "conv1d");
-  dispatch(grad_output.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor grad_bias = make_uninitialized({g.out_channels}, grad_output.dtype(), "conv1d");
+  dispatch(grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const auto kernel = reference ? kernels::conv1d_backward_bias_reference<T> : kernels::conv1d_backward_bias<T>;
     kernel(g, grad_output.data_ptr<T>(), grad_bias.data_ptr<T>());
   });
@@ -165,14 +165,14 @@ Tensor conv1d_backward_bias(const Tensor& grad_output, const Conv1dGeometry& g, 
 
 // The op on a batched input x: (N, C_in, L) -> (N, C_out, L_out), all arguments validated.
 Tensor conv1d_batched(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dGeometry& g, bool reference) {
-  Tensor out = make_tensor({g.batch, g.out_channels, g.out_length()}, x.dtype(), "conv1d");
-  dispatch(x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized({g.batch, g.out_channels, g.out_length()}, x.dtype(), "conv1d");
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const auto forward = reference ? kernels::conv1d_forward_reference<T> : kernels::conv1d_forward<T>;
     run_kernel("forward", x, weight,
                [&] { forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), data_or_null<T>(bias), out.data_ptr<T>()); });
   });
-  if (!needs_graph(x, weight, bias)) return out;
+  if (!autograd::needs_graph(std::array{x, weight, bias})) return out;
   // The input is saved only when the weight's gradient may be asked for (it is
   // the only gradient that reads it).
   return record("Conv1dBackward", out, {x, weight, bias},
@@ -191,14 +191,14 @@ Tensor conv1d_batched(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 // grad_input = the transposed convolution of grad_output with weight.
 Tensor conv1d_backward_input(const Tensor& grad_output, const Tensor& weight, const Conv1dGeometry& g, bool reference) {
-  Tensor grad_input = make_tensor({g.batch, g.in_channels, g.in_length}, grad_output.dtype(), "conv1d");
-  dispatch(grad_output.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor grad_input = make_uninitialized({g.batch, g.in_channels, g.in_length}, grad_output.dtype(), "conv1d");
+  dispatch(grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const auto kernel = reference ? kernels::conv1d_backward_input_reference<T> : kernels::conv1d_backward_input<T>;
     run_kernel("input gradient", grad_output, weight,
                [&] { kernel(g, grad_output.data_ptr<T>(), weight.data_ptr<T>(), grad_input.data_ptr<T>()); });
   });
-  if (!needs_graph(grad_output, weight)) return grad_input;
+  if (!autograd::needs_graph(std::array{grad_output, weight})) return grad_input;
   return record("Conv1dBackwardInput", grad_input, {grad_output, weight},
                 [grad_output = weight.requires_grad() ? SavedTensor(grad_output) : SavedTensor(),
                  weight = grad_output.requires_grad() ? SavedTensor(weight) : SavedTensor(), g,
@@ -215,14 +215,14 @@ Tensor conv1d_backward_input(const Tensor& grad_output, const Tensor& weight, co
 
 // grad_weight = the correlation of grad_output with the input.
 Tensor conv1d_backward_weight(const Tensor& grad_output, const Tensor& input, const Conv1dGeometry& g, bool reference) {
-  Tensor grad_weight = make_tensor({g.out_channels, g.in_channels / g.groups, g.kernel_size}, grad_output.dtype(), "conv1d");
-  dispatch(grad_output.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor grad_weight = make_uninitialized({g.out_channels, g.in_channels / g.groups, g.kernel_size}, grad_output.dtype(), "conv1d");
+  dispatch(grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const auto kernel = reference ? kernels::conv1d_backward_weight_reference<T> : kernels::conv1d_backward_weight<T>;
     run_kernel("weight gradient", grad_output, input,
                [&] { kernel(g, grad_output.data_ptr<T>(), input.data_ptr<T>(), grad_weight.data_ptr<T>()); });
   });
-  if (!needs_graph(grad_output, input)) return grad_weight;
+  if (!autograd::needs_graph(std::array{grad_output, input})) return grad_weight;
   return record("Conv1dBackwardWeight", grad_weight, {grad_output, input},
                 [grad_output = input.requires_grad() ? SavedTensor(grad_output) : SavedTensor(),
                  input = grad_output.requires_grad() ? SavedTensor(input) : SavedTensor(), g,
@@ -239,7 +239,9 @@ Tensor conv1d_backward_weight(const Tensor& grad_output, const Tensor& input, co
 
 }  // namespace
 
-Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv1dFuncOptions& options) {
+namespace detail {
+
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv1dParams& p) {
   XGRAD_CHECK(input.defined(), "conv1d: the input is an undefined tensor");
   XGRAD_CHECK(weight.defined(), "conv1d: the weight is an undefined tensor");
   XGRAD_CHECK(weight.dim() == 3, "conv1d: expected a 3-D weight (out_channels, in_channels / groups, kernel_size), got weight {}",
@@ -247,12 +249,6 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   const std::int64_t out_channels = weight.size(0), in_per_group = weight.size(1), kernel_size = weight.size(2);
   XGRAD_CHECK(out_channels > 0 && in_per_group > 0 && kernel_size > 0, "conv1d: weight {} has an empty dimension",
               weight.shape());
-
-  std::vector<std::string> problems;
-  const detail::Conv1dParams p = detail::resolve_conv1d_params(options.stride, options.padding, options.dilation,
-                                                               options.groups, kernel_size, problems);
-  XGRAD_CHECK(problems.empty(), "conv1d: {}", fmt::join(problems, "; "));
-
   XGRAD_CHECK(input.dim() == 2 || input.dim() == 3,
               "conv1d: expected a 2-D (unbatched) or 3-D (batched) input, got input of shape {}", input.shape());
   XGRAD_CHECK(input.dtype() == weight.dtype(), "conv1d: input is {} but weight is {}; convert one with .to()",
@@ -269,29 +265,46 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
                 bias.dtype(), weight.dtype());
   }
   XGRAD_CHECK(length > 0, "conv1d: expected an input of positive length, got input {}", input.shape());
-  detail::check_kernel_fits(length, p, kernel_size, input.shape());
+  check_kernel_fits(length, p, kernel_size, input.shape());
 
-  const bool batched = input.dim() == 3;
-  const Tensor x = batched ? input : input.unsqueeze(0);
+  // Modes other than zeros pad explicitly, then convolve without padding (as PyTorch).
+  const bool explicit_padding = p.padding_mode != "zeros";
+  const Tensor padded = explicit_padding ? pad1d(input, p.pad_left, p.pad_right, p.padding_mode) : input;
+  const std::int64_t pad_left = explicit_padding ? 0 : p.pad_left, pad_right = explicit_padding ? 0 : p.pad_right;
+  const std::int64_t in_length = padded.size(-1);
+  const bool batched = padded.dim() == 3;
+  const Tensor x = batched ? padded : padded.unsqueeze(0);
   // Any stride longer than the padded input leaves one output position; clamping
   // it there gives the same result and keeps the kernels' workspaces (which grow
   // with the stride) bounded by the input's size.
-  const std::int64_t span = length + p.pad_left + p.pad_right - p.dilation * (kernel_size - 1);
+  const std::int64_t span = in_length + pad_left + pad_right - p.dilation * (kernel_size - 1);
   const Conv1dGeometry geometry{.batch = x.size(0),
                                 .in_channels = channels,
                                 .out_channels = out_channels,
-                                .in_length = length,
+                                .in_length = in_length,
                                 .kernel_size = kernel_size,
                                 .stride = std::min(p.stride, std::max<std::int64_t>(span, 1)),
                                 .dilation = p.dilation,
                                 .groups = p.groups,
-                                .pad_left = p.pad_left,
-                                .pad_right = p.pad_right};
+                                .pad_left = pad_left,
+                                .pad_right = pad_right};
   // An empty batch goes to the reference kernels too: the fast ones size their workspace by the
   // length, which an empty batch does not bound (a (0, C, 2^45) input holds nothing).
-  const bool reference = detail::conv1d_use_reference() || padding_dominates(geometry) || geometry.batch == 0;
+  const bool reference = conv1d_use_reference() || padding_dominates(geometry) || geometry.batch == 0;
   const Tensor out = conv1d_batched(x, weight, bias, geometry, reference);
   return batched ? out : out.squeeze(0);
+}
+
+}  // namespace detail
+
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv1dFuncOptions& options) {
+  // "same" padding reads the kernel size; a malformed weight is reported by detail::conv1d.
+  const std::int64_t kernel_size = weight.defined() && weight.dim() == 3 ? weight.size(2) : 1;
+  std::vector<std::string> problems;
+  const detail::Conv1dParams params = detail::resolve_conv1d_params(options.stride, options.padding, options.dilation,
+                                                                    options.groups, kernel_size, problems);
+  XGRAD_CHECK(problems.empty(), "conv1d: {}", fmt::join(problems, "; "));
+  return detail::conv1d(input, weight, bias, params);
 }
 
 }  // namespace xgrad::nn::functional

@@ -10,7 +10,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "core/random.hpp"
 #include "nn/functional/detail.hpp"
 
@@ -35,9 +35,9 @@ Tensor dropout(const Tensor& input, double p, bool training) {
     for (std::int64_t i = 0; i < n; ++i) (*keep)[i] = u[i] < keep_probability ? 1 : 0;
   }
   const double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
-  Tensor out = make_tensor(input.shape(), input.dtype(), "dropout");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(input.shape(), input.dtype(), "dropout");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     const T s = static_cast<T>(scale);
@@ -46,17 +46,17 @@ Tensor dropout(const Tensor& input, double p, bool training) {
   return record("DropoutBackward", out, {input}, [keep, scale](const Tensor& g, const NeedsGrad&) {
     // y = mask x / (1 - p):  dx = mask g / (1 - p)
     if (recording_backward()) {
-      Tensor scaled_mask = make_tensor(g.shape(), g.dtype(), "dropout_backward");
-      dispatch(g.dtype(), [&](auto zero) {
-        using T = decltype(zero);
+      Tensor scaled_mask = make_uninitialized(g.shape(), g.dtype(), "dropout_backward");
+      dispatch(g.dtype(), [&](auto tag) {
+        using T = decltype(tag);
         T* m = scaled_mask.data_ptr<T>();
         for (std::int64_t i = 0; i < g.numel(); ++i) m[i] = (*keep)[i] ? static_cast<T>(scale) : T(0);
       });
       return std::vector<Tensor>{g * scaled_mask};
     }
-    Tensor grad = make_tensor(g.shape(), g.dtype(), "dropout_backward");
-    dispatch(g.dtype(), [&](auto zero) {
-      using T = decltype(zero);
+    Tensor grad = make_uninitialized(g.shape(), g.dtype(), "dropout_backward");
+    dispatch(g.dtype(), [&](auto tag) {
+      using T = decltype(tag);
       const T* gv = g.data_ptr<T>();
       T* gi = grad.data_ptr<T>();
       const T s = static_cast<T>(scale);

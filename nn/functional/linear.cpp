@@ -10,7 +10,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/functional/detail.hpp"
 
 namespace xgrad::nn::functional {
@@ -39,11 +39,11 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
               bias.defined() ? bias.shape() : Shape{});
   Shape out_shape = input.shape();
   out_shape.back() = out_features;
-  Tensor out = make_tensor(out_shape, input.dtype(), "linear");
+  Tensor out = make_uninitialized(out_shape, input.dtype(), "linear");
   const std::int64_t rows = in_features == 0 ? out.numel() / std::max<std::int64_t>(out_features, 1)
                                              : input.numel() / in_features;
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     const T* w = weight.data_ptr<T>();
     T* y = out.data_ptr<T>();
@@ -82,8 +82,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
                   Tensor grad_x = needs[0] ? zeros(input_shape, {.dtype = g.dtype()}) : Tensor();
                   Tensor grad_w = needs[1] ? zeros({out_features, in_features}, {.dtype = g.dtype()}) : Tensor();
                   Tensor grad_b = needs[2] ? zeros({out_features}, {.dtype = g.dtype()}) : Tensor();
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  dispatch(g.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* gv = g.data_ptr<T>();
                     const T* xp = needs[1] ? xv.data_ptr<T>() : nullptr;
                     const T* wp = needs[0] ? wv.data_ptr<T>() : nullptr;

@@ -11,7 +11,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/functional/detail.hpp"
 #include "nn/functional/softmax.hpp"
 
@@ -47,9 +47,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options) 
   check_same_dtype(input, target, "mse_loss", "target");
   const std::int64_t n = input.numel();
   const bool none = options.reduction == "none";
-  Tensor out = make_tensor(none ? input.shape() : Shape{}, input.dtype(), "mse_loss");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(none ? input.shape() : Shape{}, input.dtype(), "mse_loss");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     const T* t = target.data_ptr<T>();
     T* y = out.data_ptr<T>();
@@ -71,9 +71,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options) 
                     const Tensor grad = (x - t) * (2 * scale) * g;  // g: one per element ("none") or one value
                     return std::vector<Tensor>{needs[0] ? grad : Tensor(), needs[1] ? -grad : Tensor()};
                   }
-                  Tensor grad = make_tensor(x.shape(), x.dtype(), "mse_loss_backward");
-                  dispatch(x.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  Tensor grad = make_uninitialized(x.shape(), x.dtype(), "mse_loss_backward");
+                  dispatch(x.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* xv = x.data_ptr<T>();
                     const T* tv = t.data_ptr<T>();
                     const T* gv = g.data_ptr<T>();
@@ -81,10 +81,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossOptions options) 
                     const T k = static_cast<T>(2 * scale);
                     for (std::int64_t i = 0; i < x.numel(); ++i) gi[i] = k * (xv[i] - tv[i]) * gv[none ? i : 0];
                   });
-                  Tensor grad_t = needs[1] ? make_tensor(x.shape(), x.dtype(), "mse_loss_backward") : Tensor();
+                  Tensor grad_t = needs[1] ? make_uninitialized(x.shape(), x.dtype(), "mse_loss_backward") : Tensor();
                   if (needs[1]) {
-                    dispatch(x.dtype(), [&](auto zero) {
-                      using T = decltype(zero);
+                    dispatch(x.dtype(), [&](auto tag) {
+                      using T = decltype(tag);
                       for (std::int64_t i = 0; i < x.numel(); ++i) grad_t.data_ptr<T>()[i] = -grad.data_ptr<T>()[i];
                     });
                   }
@@ -169,8 +169,8 @@ Classes classes_of(const Tensor& input, const Tensor& target, const Tensor& weig
   c.class_weight = std::make_shared<std::vector<double>>();
   if (weight.defined()) {
     c.class_weight->resize(static_cast<std::size_t>(c.C));
-    dispatch(weight.dtype(), [&](auto zero) {
-      using T = decltype(zero);
+    dispatch(weight.dtype(), [&](auto tag) {
+      using T = decltype(tag);
       const T* w = weight.data_ptr<T>();
       for (std::int64_t k = 0; k < c.C; ++k) (*c.class_weight)[k] = static_cast<double>(w[k]);
     });
@@ -219,8 +219,8 @@ double sample_scale(const T* g, std::int64_t i, std::int64_t k, const Classes& c
 // ignored, its class weight, over total_weight for "mean") with the class dim kept as 1.
 Tensor one_hot_targets(const Classes& c, const Shape& input_shape, Dtype dtype) {
   Tensor out = zeros(input_shape, {.dtype = dtype});
-  dispatch(dtype, [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
     T* o = out.data_ptr<T>();
     for (std::int64_t n = 0; n < c.N; ++n)
       for (std::int64_t i = 0; i < c.inner; ++i) {
@@ -234,10 +234,10 @@ Tensor one_hot_targets(const Classes& c, const Shape& input_shape, Dtype dtype) 
 Tensor sample_weights(const Classes& c, const Shape& input_shape, const std::string& reduction, Dtype dtype) {
   Shape shape = input_shape;
   shape[shape.size() == 1 ? 0 : 1] = 1;
-  Tensor out = make_tensor(shape, dtype, "loss_backward");
+  Tensor out = make_uninitialized(shape, dtype, "loss_backward");
   const double scale = reduction == "mean" ? 1.0 / c.total_weight : 1.0;
-  dispatch(dtype, [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
     T* o = out.data_ptr<T>();
     for (std::size_t i = 0; i < c.target->size(); ++i) {
       const std::int64_t k = (*c.target)[i];
@@ -256,9 +256,9 @@ Tensor per_sample(const Tensor& g, const Shape& input_shape) {
 // The negative log-likelihood of class-index targets with weights, fused: logits (cross_entropy)
 // or log-probabilities (nll_loss) in, one pass over them.
 Tensor fused_nll_loss(const Tensor& input, const Tensor& target, const Classes& c, const std::string& reduction) {
-  Tensor out = make_tensor(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "nll_loss");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "nll_loss");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     std::vector<double> losses(c.target->size(), 0.0);
     for (std::int64_t n = 0; n < c.N; ++n) {
@@ -279,8 +279,8 @@ Tensor fused_nll_loss(const Tensor& input, const Tensor& target, const Classes& 
                     return std::vector<Tensor>{-(pick * per_sample(g, shape)), Tensor()};
                   }
                   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  dispatch(g.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* gv = g.data_ptr<T>();
                     T* gi = grad.data_ptr<T>();
                     for (std::int64_t n = 0; n < c.N; ++n) {
@@ -299,11 +299,11 @@ Tensor fused_nll_loss(const Tensor& input, const Tensor& target, const Classes& 
 
 // nll_loss(log_softmax(input), target) with class-index targets and weights, fused.
 Tensor fused_cross_entropy(const Tensor& input, const Tensor& target, const Classes& c, const std::string& reduction) {
-  Tensor out = make_tensor(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "cross_entropy");
+  Tensor out = make_uninitialized(reduction == "none" ? c.loss_shape : Shape{}, input.dtype(), "cross_entropy");
   // logsumexp of each sample's logits, saved for backward's softmax.
   auto lse = std::make_shared<std::vector<double>>(c.target->size());
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     std::vector<double> losses(c.target->size(), 0.0);
     for (std::int64_t n = 0; n < c.N; ++n) {
@@ -334,8 +334,8 @@ Tensor fused_cross_entropy(const Tensor& input, const Tensor& target, const Clas
                     return std::vector<Tensor>{(p - one_hot) * (weights * per_sample(g, x.shape())), Tensor()};
                   }
                   Tensor grad = zeros(x.shape(), {.dtype = g.dtype()});
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  dispatch(g.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* xv = x.data_ptr<T>();
                     const T* gv = g.data_ptr<T>();
                     T* gi = grad.data_ptr<T>();

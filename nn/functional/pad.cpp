@@ -10,7 +10,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/functional.hpp"
 
 namespace xgrad::nn::functional {
@@ -55,8 +55,8 @@ Tensor pad1d_scatter(const Tensor& g, const Source& source, std::int64_t length)
   Shape shape = g.shape();
   shape.back() = length;
   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* go = g.data_ptr<T>();
     T* gi = grad.data_ptr<T>();
     const std::int64_t* from = source->data();
@@ -76,9 +76,9 @@ Tensor pad1d_gather(const Tensor& input, const Source& source) {
   const std::int64_t rows = input.numel() / length;
   Shape out_shape = input.shape();
   out_shape.back() = out_length;
-  Tensor out = make_tensor(out_shape, input.dtype(), "pad1d");
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(out_shape, input.dtype(), "pad1d");
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* in = input.data_ptr<T>();
     T* o = out.data_ptr<T>();
     const std::int64_t* from = source->data();
@@ -120,7 +120,7 @@ Tensor pad1d(const Tensor& input, std::int64_t left, std::int64_t right, std::st
   out_shape.back() = out_length;
   if (input.numel() == 0) {
     // Empty rows need no table: the result is empty whatever the width.
-    return record("Pad1dBackward", make_tensor(out_shape, input.dtype(), "pad1d"), {input},
+    return record("Pad1dBackward", make_uninitialized(out_shape, input.dtype(), "pad1d"), {input},
                   [shape = input.shape()](const Tensor& g, const NeedsGrad&) {
                     return std::vector<Tensor>{zeros(shape, {.dtype = g.dtype()})};  // nothing flows through nothing
                   });

@@ -14,7 +14,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "core/parallel.hpp"
 #include "core/storage.hpp"
 #include "nn/functional/detail.hpp"
@@ -161,9 +161,9 @@ Tensor max_pool1d_scatter(const Tensor& g, const Shape& shape, const std::shared
 // The adjoint of max_pool1d_scatter: window o of row r reads the element it took (0 when none).
 Tensor max_pool1d_gather(const Tensor& gg, const Shape& out_shape, const std::shared_ptr<std::int32_t>& argmax,
                          std::int64_t rows, std::int64_t length, std::int64_t out_length) {
-  Tensor picked = make_tensor(out_shape, gg.dtype(), "max_pool1d_backward");
-  dispatch(gg.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor picked = make_uninitialized(out_shape, gg.dtype(), "max_pool1d_backward");
+  dispatch(gg.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* from = gg.data_ptr<T>();
     T* to = picked.data_ptr<T>();
     const std::int32_t* idx = argmax.get();
@@ -181,9 +181,9 @@ Tensor max_pool1d_gather(const Tensor& gg, const Shape& out_shape, const std::sh
 
 Tensor max_pool1d_scatter(const Tensor& g, const Shape& shape, const std::shared_ptr<std::int32_t>& argmax,
                           std::int64_t rows, std::int64_t length, std::int64_t out_length) {
-  Tensor grad = make_tensor(shape, g.dtype(), "max_pool1d_backward");
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor grad = make_uninitialized(shape, g.dtype(), "max_pool1d_backward");
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* gv = g.data_ptr<T>();
     T* gi = grad.data_ptr<T>();
     const std::int32_t* idx = argmax.get();
@@ -217,14 +217,14 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel_size, MaxPool1dOption
               "would be {})",
               input.shape(), kernel_size, dilation, padding, out_length);
   XGRAD_CHECK(p.length < std::numeric_limits<std::int32_t>::max(), "max_pool1d: length {} is too long", p.length);
-  Tensor out = make_tensor(with_length(p.leading, out_length), input.dtype(), "max_pool1d");
+  Tensor out = make_uninitialized(with_length(p.leading, out_length), input.dtype(), "max_pool1d");
   // argmax[r * out_length + o]: the position in row r that window o took (-1: none). Kept in a
   // Storage of as many 4-byte elements, so that its memory is recycled like the tensors' own.
   static_assert(sizeof(float) == sizeof(std::int32_t));
   auto argmax_storage = std::make_shared<Storage>(Dtype::Float32, p.rows * out_length);
   auto argmax = std::shared_ptr<std::int32_t>(argmax_storage, static_cast<std::int32_t*>(argmax_storage->data()));
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* in = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     std::int32_t* idx = argmax.get();
@@ -320,8 +320,8 @@ Tensor avg_pool1d_spread(const Tensor& g, const Shape& shape, std::int64_t rows,
   const std::int64_t stride = *options.stride, padding = options.padding;
   const bool include_pad = options.count_include_pad;
   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* gv = g.data_ptr<T>();
     T* gi = grad.data_ptr<T>();
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -351,8 +351,8 @@ AdaptiveWindow adaptive_window(std::int64_t o, std::int64_t L, std::int64_t outp
 Tensor adaptive_avg_pool1d_spread(const Tensor& g, const Shape& shape, std::int64_t rows, std::int64_t L,
                                   std::int64_t output_size) {
   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* gv = g.data_ptr<T>();
     T* gi = grad.data_ptr<T>();
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -380,10 +380,10 @@ Tensor avg_pool1d(const Tensor& input, std::int64_t kernel_size, AvgPool1dOption
   XGRAD_CHECK(out_length >= 1,
               "avg_pool1d: input of shape {} is too short for kernel_size={}, padding={} (output length would be {})",
               input.shape(), kernel_size, padding, out_length);
-  Tensor out = make_tensor(with_length(p.leading, out_length), input.dtype(), "avg_pool1d");
+  Tensor out = make_uninitialized(with_length(p.leading, out_length), input.dtype(), "avg_pool1d");
   const bool include_pad = options.count_include_pad;
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* in = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     for (std::int64_t r = 0; r < p.rows; ++r) {
@@ -418,10 +418,10 @@ Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size) {
   // when L * output_size + output_size does.
   checked_add(checked_mul(p.length, output_size, "adaptive_avg_pool1d", "length * output_size"), output_size,
               "adaptive_avg_pool1d", "length * output_size + output_size");
-  Tensor out = make_tensor(with_length(p.leading, output_size), input.dtype(), "adaptive_avg_pool1d");
+  Tensor out = make_uninitialized(with_length(p.leading, output_size), input.dtype(), "adaptive_avg_pool1d");
   const std::int64_t L = p.length;
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* in = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     for (std::int64_t r = 0; r < p.rows; ++r) {

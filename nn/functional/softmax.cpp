@@ -13,7 +13,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "nn/functional/detail.hpp"
 
 namespace xgrad::nn::functional {
@@ -81,9 +81,9 @@ Tensor normalize_lanes(const Tensor& input, std::int64_t dim, const char* op, co
                        LaneForward lane_forward, LaneBackward lane_backward, Recorded recorded) {
   check_input(input, op, "input");
   const Lanes s = lanes_along(input, dim, op);
-  Tensor out = make_tensor(input.shape(), input.dtype(), op);
-  dispatch(input.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(input.shape(), input.dtype(), op);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = input.data_ptr<T>();
     T* y = out.data_ptr<T>();
     s.for_each([&](std::int64_t base) { lane_forward(x, y, base, s); });
@@ -93,9 +93,9 @@ Tensor normalize_lanes(const Tensor& input, std::int64_t dim, const char* op, co
                  backward_op = std::string(op) + "_backward"](const Tensor& g, const NeedsGrad&) {
                   const Tensor y = saved.get();
                   if (recording_backward()) return std::vector<Tensor>{recorded(g, y, lane)};
-                  Tensor grad = make_tensor(g.shape(), g.dtype(), backward_op);
-                  dispatch(g.dtype(), [&](auto zero) {
-                    using T = decltype(zero);
+                  Tensor grad = make_uninitialized(g.shape(), g.dtype(), backward_op);
+                  dispatch(g.dtype(), [&](auto tag) {
+                    using T = decltype(tag);
                     const T* gv = g.data_ptr<T>();
                     const T* yv = y.data_ptr<T>();
                     T* gi = grad.data_ptr<T>();

@@ -37,7 +37,7 @@ void train(Run& run, int first, int last) {
 
 // Rank 0 writes; the barrier makes the file complete for every rank's load.
 void save(const Run& run, const std::string& path) {
-  if (dist::rank() == 0) nn::save_checkpoint(path, *run.model->module(), *run.optimizer);
+  if (dist::rank() == 0) optim::save_checkpoint(path, *run.model->module(), *run.optimizer);
   dist::barrier();
 }
 
@@ -45,7 +45,7 @@ void save(const Run& run, const std::string& path) {
 Run resume(const std::string& path) {
   auto net = make_net(200 + static_cast<std::uint64_t>(dist::rank()));
   optim::SGD loader(net->parameters(), sgd_options());
-  nn::load_checkpoint(path, *net, loader);
+  optim::load_checkpoint(path, *net, loader);
   Run run;
   run.model = std::make_shared<dist::DistributedDataParallel>(net);
   run.optimizer = std::make_unique<optim::SGD>(run.model->parameters(), sgd_options());

@@ -8,7 +8,7 @@
 #include <iterator>
 
 #include "fuzz_support.hpp"
-#include "nn/checkpoint.hpp"
+#include "optim/checkpoint.hpp"
 #include "nn/conv1d.hpp"
 
 namespace {

@@ -35,8 +35,8 @@ bool same(const T* a, const T* b, std::int64_t n, const char* what = "output") {
 }
 
 void fill(Tensor& t, fuzz::ByteReader& in) {
-  dispatch(t.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     T* data = t.data_ptr<T>();
     for (std::int64_t i = 0; i < t.numel(); ++i) data[i] = static_cast<T>(static_cast<int>(in.u8() % 17) - 8) / 4;
   });
@@ -130,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const double value = special < 224 ? std::numeric_limits<double>::quiet_NaN()
                                        : (special < 240 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity());
     const std::int64_t at = static_cast<std::int64_t>(in.u8()) % input.numel();
-    dispatch(dtype, [&](auto zero) { input.data_ptr<decltype(zero)>()[at] = static_cast<decltype(zero)>(value); });
+    dispatch(dtype, [&](auto tag) { input.data_ptr<decltype(tag)>()[at] = static_cast<decltype(tag)>(value); });
   }
   input.requires_grad_();
   weight.requires_grad_();
@@ -152,8 +152,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Tensor grad_output = empty(output.shape(), {.dtype = dtype});
   fill(grad_output, in);
   output.backward(grad_output);
-  dispatch(dtype, [&](auto zero) {
-    check_against_reference<decltype(zero)>(input, weight, bias, g, output, grad_output);
+  dispatch(dtype, [&](auto tag) {
+    check_against_reference<decltype(tag)>(input, weight, bias, g, output, grad_output);
   });
   return 0;
 }

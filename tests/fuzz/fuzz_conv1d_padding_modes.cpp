@@ -43,8 +43,8 @@ std::int64_t source(std::int64_t j, std::int64_t length, std::int64_t left, cons
 }
 
 void fill(Tensor& t, fuzz::ByteReader& in) {
-  dispatch(t.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     T* data = t.data_ptr<T>();
     for (std::int64_t i = 0; i < t.numel(); ++i) data[i] = static_cast<T>(static_cast<int>(in.u8() % 17) - 8) / 4;
   });
@@ -161,6 +161,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Tensor grad_output = empty(output.shape(), {.dtype = dtype});
   fill(grad_output, in);
   output.backward(grad_output);
-  dispatch(dtype, [&](auto zero) { check<decltype(zero)>(*conv, input, output, grad_output, batched ? batch : 1, mode); });
+  dispatch(dtype, [&](auto tag) { check<decltype(tag)>(*conv, input, output, grad_output, batched ? batch : 1, mode); });
   return 0;
 }

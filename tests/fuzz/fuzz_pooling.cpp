@@ -41,8 +41,8 @@ i128 expected_length(i128 length, i128 kernel, i128 stride, i128 padding, i128 d
 }
 
 void fill(Tensor& t, fuzz::ByteReader& in) {
-  dispatch(t.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     T* data = t.data_ptr<T>();
     for (std::int64_t i = 0; i < t.numel(); ++i) {
       const std::uint8_t byte = in.u8();
@@ -212,8 +212,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fill(grad_output, in);
   output.backward(grad_output);
   const auto o = static_cast<std::int64_t>(out);
-  dispatch(dtype, [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
     if (op == 0) check_max<T>(input, output, grad_output, rows, length, o, kernel, used_stride, padding, dilation);
     if (op == 1) check_avg<T>(input, output, grad_output, rows, length, o, kernel, used_stride, padding, count_include_pad);
     if (op == 2) check_adaptive<T>(input, output, grad_output, rows, length, o);

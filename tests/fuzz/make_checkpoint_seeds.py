@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz_checkpoint (corpus/checkpoint/) in the format of
-nn/checkpoint.hpp, with the standard library only. Each seed starts with the
+optim/checkpoint.hpp, with the standard library only. Each seed starts with the
 target's control byte (odd: the target rewrites the CRC-32 so that corruptions
 reach the entry parser)."""
 import os

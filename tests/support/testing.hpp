@@ -21,7 +21,7 @@
 #include "core/creation.hpp"
 #include "core/error.hpp"
 #include "core/io.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "core/tensor.hpp"
 
 #ifndef XGRAD_FIXTURES_DIR
@@ -42,8 +42,8 @@ inline Tensor load_fixture(const std::string& name) {
 // All elements as double, whatever the dtype.
 inline std::vector<double> values(const Tensor& t) {
   std::vector<double> out(static_cast<std::size_t>(t.numel()));
-  dispatch_all(t.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch_all(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* data = t.data_ptr<T>();
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(data[i]);
   });
@@ -53,8 +53,8 @@ inline std::vector<double> values(const Tensor& t) {
 // A 1-D float64 tensor holding `data` (a leaf that requires grad by default).
 inline Tensor from_values(const std::vector<double>& data, bool requires_grad = true, Dtype dtype = kFloat64) {
   Tensor t = empty({static_cast<std::int64_t>(data.size())}, {.dtype = dtype});
-  dispatch_all(dtype, [&](auto zero) {
-    using T = decltype(zero);
+  dispatch_all(dtype, [&](auto tag) {
+    using T = decltype(tag);
     for (std::size_t i = 0; i < data.size(); ++i) t.data_ptr<T>()[i] = convert<T>(data[i]);
   });
   if (is_floating_point(dtype)) t.requires_grad_(requires_grad);

@@ -13,7 +13,7 @@
 
 #include "autograd/grad_mode.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "nn/conv1d.hpp"

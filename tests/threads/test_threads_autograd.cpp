@@ -9,7 +9,7 @@
 
 #include "autograd/engine.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;

@@ -2,9 +2,9 @@
 // tensor file (core/serialization/tensor_file.hpp), checked completely before
 // anything is loaded.
 //
-//   nn::save_checkpoint("run.ckpt", model, optimizer);            // model + optimizer
-//   nn::save_checkpoint("run.ckpt", model, optimizer, &scheduler); // + lr scheduler
-//   nn::load_checkpoint("run.ckpt", model, optimizer, &scheduler);
+//   optim::save_checkpoint("run.ckpt", model, optimizer);            // model + optimizer
+//   optim::save_checkpoint("run.ckpt", model, optimizer, &scheduler); // + lr scheduler
+//   optim::load_checkpoint("run.ckpt", model, optimizer, &scheduler);
 //
 // A resumed run (load_checkpoint, then the same steps) is bitwise identical to
 // an uninterrupted one: the model's parameters and buffers, the optimizer's
@@ -18,18 +18,16 @@
 #include "nn/module.hpp"
 
 namespace xgrad::optim {
+
 class Optimizer;
 class LRScheduler;
-}  // namespace xgrad::optim
-
-namespace xgrad::nn {
 
 // Model + optimizer (+ scheduler when given) in one file.
-void save_checkpoint(const std::string& path, const Module& module, const optim::Optimizer& optimizer,
-                     const optim::LRScheduler* scheduler = nullptr);
+void save_checkpoint(const std::string& path, const nn::Module& module, const Optimizer& optimizer,
+                     const LRScheduler* scheduler = nullptr);
 // Validates the file against all receivers, then loads into all of them (or
 // into none). The scheduler must be given iff it was saved.
-void load_checkpoint(const std::string& path, Module& module, optim::Optimizer& optimizer,
-                     optim::LRScheduler* scheduler = nullptr);
+void load_checkpoint(const std::string& path, nn::Module& module, Optimizer& optimizer,
+                     LRScheduler* scheduler = nullptr);
 
-}  // namespace xgrad::nn
+}  // namespace xgrad::optim

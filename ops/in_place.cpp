@@ -5,11 +5,12 @@
 // The recorded op reads a clone of the old value, so the write cannot corrupt
 // what its backward saved; a backward that saved the old value elsewhere sees
 // the version bump and throws.
+#include <array>
 #include <cstring>
 
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 
 namespace xgrad {
 
@@ -33,7 +34,7 @@ Tensor& apply_in_place(Tensor& self, const char* op, const Tensor& operand, Comp
               "{}: a leaf tensor that requires grad (shape {}) is being modified in place; wrap the update in "
               "NoGradGuard (as optimizers and nn::init do)",
               op, self.shape());
-  const bool recording = autograd::needs_graph({self, operand});
+  const bool recording = autograd::needs_graph(std::array{self, operand});
   Tensor old_value = self;
   if (recording) {
     // Aliases of this storage keep their own (now stale) graphs: refuse rather than compute wrong gradients.
@@ -74,13 +75,13 @@ void check_operand(const Tensor& other, const char* op) {
 Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
   check_operand(other, "add_");
   return apply_in_place(*this, "add_", other, [alpha](const Tensor& self, const Tensor& b) {
-    return is_one(alpha) ? add(self, b) : add(self, mul(b, alpha));
+    return is_one(alpha) ? xgrad::add(self, b) : xgrad::add(self, mul(b, alpha));
   });
 }
 
 Tensor& Tensor::add_(Scalar other, Scalar alpha) {
   return apply_in_place(*this, "add_", Tensor(), [other, alpha](const Tensor& self, const Tensor&) {
-    return add(self, times(other, alpha));
+    return xgrad::add(self, times(other, alpha));
   });
 }
 

@@ -4,7 +4,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
+#include "ops/ops.hpp"
 
 namespace xgrad {
 
@@ -49,11 +49,11 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b) {
     ea = sa == full_a ? a : broadcast_to(a, full_a);
     eb = sb == full_b ? b : broadcast_to(b, full_b);
   }
-  Tensor out = make_tensor(out_shape, a.dtype(), "matmul");
+  Tensor out = make_uninitialized(out_shape, a.dtype(), "matmul");
   std::int64_t batches = 1;
   for (std::int64_t extent : batch) batches *= extent;
-  dispatch(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     for (std::int64_t i = 0; i < batches; ++i) {
       gemm(ea.data_ptr<T>() + i * m * k, eb.data_ptr<T>() + i * k * n, out.data_ptr<T>() + i * m * n, m, k, n);
     }

@@ -8,8 +8,8 @@
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
-#include "core/ops/loops.hpp"
+#include "ops/ops.hpp"
+#include "core/loops.hpp"
 
 namespace xgrad {
 
@@ -73,8 +73,8 @@ Tensor sum_keepdim(const Tensor& a, const std::vector<std::int64_t>& dims) {
   Tensor out = zeros(out_shape, {.dtype = a.dtype()});
   const std::int64_t n = a.numel();
   if (n == 0) return out;
-  dispatch(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* in = a.data_ptr<T>();
     const auto rank = static_cast<std::int64_t>(out_shape.size());
     if (out.numel() == 1) {  // every element into one (a loss): in blocks, on the thread pool
@@ -181,8 +181,8 @@ namespace {
 Tensor max_backward(const Tensor& g, const Shape& shape, const std::shared_ptr<std::vector<std::int64_t>>& positions,
                     std::int64_t outer, std::int64_t extent, std::int64_t inner) {
   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* gv = g.data_ptr<T>();
     T* out = grad.data_ptr<T>();
     for (std::int64_t o = 0; o < outer; ++o) {
@@ -193,9 +193,9 @@ Tensor max_backward(const Tensor& g, const Shape& shape, const std::shared_ptr<s
   });
   return record("MaxBackwardBackward", grad, {g}, [g_shape = g.shape(), positions, outer, extent, inner](const Tensor& gg, const NeedsGrad&) {
     // the adjoint of the scatter gathers the picked positions
-    Tensor picked = make_tensor(g_shape, gg.dtype(), "max_backward");
-    dispatch(gg.dtype(), [&](auto zero) {
-      using T = decltype(zero);
+    Tensor picked = make_uninitialized(g_shape, gg.dtype(), "max_backward");
+    dispatch(gg.dtype(), [&](auto tag) {
+      using T = decltype(tag);
       const T* from = gg.data_ptr<T>();
       T* to = picked.data_ptr<T>();
       for (std::int64_t o = 0; o < outer; ++o) {
@@ -224,11 +224,11 @@ std::tuple<Tensor, Tensor> extreme(const Tensor& a, std::int64_t dim, bool keepd
   for (std::int64_t i = d + 1; i < a.dim(); ++i) inner *= shape[i];
   const Shape kept = a.dim() == 0 ? Shape{} : keepdim_shape(shape, {d});
   const Shape out_shape = (keepdim || a.dim() == 0) ? kept : dropped_shape(shape, {d});
-  Tensor values = make_tensor(out_shape, a.dtype(), op);
-  Tensor indices = make_tensor(out_shape, kInt64, op);
+  Tensor values = make_uninitialized(out_shape, a.dtype(), op);
+  Tensor indices = make_uninitialized(out_shape, kInt64, op);
   auto positions = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(outer * inner));
-  dispatch_all(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch_all(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     auto is_nan = [](T x) {
       if constexpr (std::is_floating_point_v<T>) return std::isnan(x);
       else return false;

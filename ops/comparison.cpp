@@ -5,8 +5,8 @@
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
-#include "core/ops/loops.hpp"
+#include "ops/ops.hpp"
+#include "core/loops.hpp"
 
 namespace xgrad {
 
@@ -27,11 +27,11 @@ Tensor compare(const Tensor& a, const Tensor& b, const char* op, Pred pred) {
   XGRAD_CHECK(a.dtype() == b.dtype(), "{}: operands have different dtypes ({} {} and {} {}); convert one with .to()",
               op, a.dtype(), a.shape(), b.dtype(), b.shape());
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = make_tensor(out_shape, kBool, op);
+  Tensor out = make_uninitialized(out_shape, kBool, op);
   const std::int64_t n = out.numel();
   if (n == 0) return out;
-  dispatch_all(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch_all(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     // Compare through the broadcast loop into a scratch tensor of T, then narrow to bool.
     if constexpr (std::is_same_v<T, bool>) {
       detail::binary_loop(a.data_ptr<bool>(), a.shape(), b.data_ptr<bool>(), b.shape(), out.data_ptr<bool>(),
@@ -53,11 +53,11 @@ Tensor compare(const Tensor& a, const Tensor& b, const char* op, Pred pred) {
 template <class Pred>
 Tensor compare(const Tensor& a, Scalar s, const char* op, Pred pred) {
   check_operand(a, op);
-  Tensor out = make_tensor(a.shape(), kBool, op);
+  Tensor out = make_uninitialized(a.shape(), kBool, op);
   bool* o = out.data_ptr<bool>();
   const std::int64_t n = a.numel();
-  dispatch_all(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch_all(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* x = a.data_ptr<T>();
     if constexpr (std::is_floating_point_v<T>) {
       const T v = s.to<T>();
@@ -147,15 +147,15 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
               "one with .to()", a.dtype(), a.shape(), b.dtype(), b.shape());
   const Shape out_shape =
       broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor out = make_tensor(out_shape, a.dtype(), "where");
+  Tensor out = make_uninitialized(out_shape, a.dtype(), "where");
   const std::int64_t n = out.numel();
   if (n > 0) {
     const Shape strides_c = detail::broadcast_strides(condition.shape(), out_shape);
     const Shape strides_a = detail::broadcast_strides(a.shape(), out_shape);
     const Shape strides_b = detail::broadcast_strides(b.shape(), out_shape);
     const auto rank = static_cast<std::int64_t>(out_shape.size());
-    dispatch_all(a.dtype(), [&](auto zero) {
-      using T = decltype(zero);
+    dispatch_all(a.dtype(), [&](auto tag) {
+      using T = decltype(tag);
       const bool* c = condition.data_ptr<bool>();
       const T* x = a.data_ptr<T>();
       const T* y = b.data_ptr<T>();
@@ -190,8 +190,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 namespace {
 // A 0-dim tensor holding `value` in `dtype`.
 Tensor scalar_of(Scalar value, Dtype dtype) {
-  Tensor out = make_tensor({}, dtype, "where");
-  dispatch_all(dtype, [&](auto zero) { *out.data_ptr<decltype(zero)>() = value.to<decltype(zero)>(); });
+  Tensor out = make_uninitialized({}, dtype, "where");
+  dispatch_all(dtype, [&](auto tag) { *out.data_ptr<decltype(tag)>() = value.to<decltype(tag)>(); });
   return out;
 }
 }  // namespace

@@ -7,8 +7,8 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
-#include "core/ops/loops.hpp"
+#include "ops/ops.hpp"
+#include "core/loops.hpp"
 
 namespace xgrad {
 
@@ -27,9 +27,9 @@ void check_operand(const Tensor& t, const char* op) {
 template <bool AllDtypes = false, class F>
 Tensor map(const Tensor& a, const char* op, F f) {
   check_operand(a, op);
-  Tensor out = make_tensor(a.shape(), a.dtype(), op);
-  auto body = [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(a.shape(), a.dtype(), op);
+  auto body = [&](auto tag) {
+    using T = decltype(tag);
     detail::unary_loop(a.data_ptr<T>(), out.data_ptr<T>(), a.numel(), [&](T x) { return static_cast<T>(f(x)); });
   };
   if constexpr (AllDtypes) {
@@ -52,9 +52,9 @@ template <bool AllDtypes = false, class F>
 Tensor map2(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_same_dtype(a, b, op);
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = make_tensor(out_shape, a.dtype(), op);
-  auto body = [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(out_shape, a.dtype(), op);
+  auto body = [&](auto tag) {
+    using T = decltype(tag);
     detail::binary_loop(a.data_ptr<T>(), a.shape(), b.data_ptr<T>(), b.shape(), out.data_ptr<T>(), out_shape,
                         [&](T x, T y) { return static_cast<T>(f(x, y)); });
   };

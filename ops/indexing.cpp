@@ -9,8 +9,8 @@
 
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/indexing.hpp"
-#include "core/ops.hpp"
+#include "ops/indexing.hpp"
+#include "ops/ops.hpp"
 
 namespace xgrad {
 
@@ -25,7 +25,7 @@ Tensor scatter_add_offsets(const Tensor& g, const Offsets& offsets, const Shape&
 
 // out (shape out_shape) with out.flat[j] = a.flat[offsets[j]]; recorded as `name`.
 Tensor take_offsets(const Tensor& a, const Offsets& offsets, const Shape& out_shape, const std::string& name) {
-  Tensor out = make_tensor(out_shape, a.dtype(), name);
+  Tensor out = make_uninitialized(out_shape, a.dtype(), name);
   const std::size_t size = element_size(a.dtype());
   const auto* from = static_cast<const char*>(a.impl()->storage->data());
   auto* to = static_cast<char*>(out.impl()->storage->data());
@@ -39,8 +39,8 @@ Tensor take_offsets(const Tensor& a, const Offsets& offsets, const Shape& out_sh
 // zeros(shape) with grad.flat[offsets[j]] += g.flat[j]: the adjoint of take_offsets.
 Tensor scatter_add_offsets(const Tensor& g, const Offsets& offsets, const Shape& shape, const std::string& name) {
   Tensor grad = zeros(shape, {.dtype = g.dtype()});
-  dispatch(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     const T* from = g.data_ptr<T>();
     T* to = grad.data_ptr<T>();
     for (std::size_t j = 0; j < offsets->size(); ++j) to[(*offsets)[j]] += from[j];

@@ -8,8 +8,9 @@
 #include "autograd/engine.hpp"
 #include "autograd/node.hpp"
 #include "core/creation.hpp"
-#include "core/ops.hpp"
-#include "core/ops/loops.hpp"
+#include "ops/ops.hpp"
+#include "core/loops.hpp"
+#include "core/permute.hpp"
 
 namespace xgrad {
 
@@ -110,34 +111,7 @@ Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims) {
     XGRAD_CHECK(!seen[order[i]], "permute: dim {} appears more than once in {}", order[i], dims);
     seen[order[i]] = true;
   }
-  Shape out_shape(rank);
-  for (std::int64_t i = 0; i < rank; ++i) out_shape[i] = a.shape()[order[i]];
-  Tensor out = make_tensor(out_shape, a.dtype(), "permute");
-  const Shape in_strides = contiguous_strides(a.shape());
-  dispatch_all(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* in = a.data_ptr<T>();
-    T* o = out.data_ptr<T>();
-    const std::int64_t n = out.numel();
-    if (n == 0) return;
-    if (rank == 0) {
-      o[0] = in[0];
-      return;
-    }
-    // Odometer over the output, tracking the matching input offset.
-    Shape index(out_shape.size(), 0);
-    std::int64_t offset = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      o[i] = in[offset];
-      for (std::int64_t d = rank - 1; d >= 0; --d) {
-        const std::int64_t stride = in_strides[order[d]];
-        offset += stride;
-        if (++index[d] < out_shape[d]) break;
-        offset -= stride * out_shape[d];
-        index[d] = 0;
-      }
-    }
-  });
+  Tensor out = detail::permute_values(a, order);
   std::vector<std::int64_t> inverse(rank);
   for (std::int64_t i = 0; i < rank; ++i) inverse[order[i]] = i;
   return record("PermuteBackward", out, {a}, [inverse](const Tensor& g, const NeedsGrad&) {
@@ -221,7 +195,7 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t
   const std::int64_t count = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
   Shape out_shape = a.shape();
   out_shape[d] = count;
-  Tensor out = make_tensor(out_shape, a.dtype(), "slice");
+  Tensor out = make_uninitialized(out_shape, a.dtype(), "slice");
   copy_blocks(a, split_at(a.shape(), d), start, step, out, split_at(out_shape, d), 0, count);
   return record("SliceBackward", out, {a}, [shape = a.shape(), d, start, step, count](const Tensor& g, const NeedsGrad&) {
     // each selected element receives its gradient; the others get zero
@@ -262,7 +236,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     }
     out_shape[d] = checked_add(out_shape[d], t.shape()[d], "cat", "the concatenated size");
   }
-  Tensor out = make_tensor(out_shape, first.dtype(), "cat");
+  Tensor out = make_uninitialized(out_shape, first.dtype(), "cat");
   const Split os = split_at(out_shape, d);
   std::vector<std::int64_t> offsets;
   std::int64_t offset = 0;
@@ -313,9 +287,9 @@ Tensor pad(const Tensor& a, const std::vector<std::int64_t>& pads, double value)
     XGRAD_CHECK(out_shape[d] >= 0, "pad: padding {} makes dimension {} of input shape {} negative ({})", pads, d,
                 a.shape(), out_shape[d]);
   }
-  Tensor out = make_tensor(out_shape, a.dtype(), "pad");  // bounded there, with an error naming pad
-  dispatch_all(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(out_shape, a.dtype(), "pad");  // bounded there, with an error naming pad
+  dispatch_all(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     std::fill_n(out.data_ptr<T>(), out.numel(), static_cast<T>(value));
   });
   // Copy the overlap of input and output, one dim at a time from the innermost.
@@ -335,8 +309,8 @@ Tensor pad(const Tensor& a, const std::vector<std::int64_t>& pads, double value)
     }
     if (!empty_box) {
       const Shape src_strides = contiguous_strides(a.shape()), dst_strides = contiguous_strides(out_shape);
-      dispatch_all(a.dtype(), [&](auto zero) {
-        using T = decltype(zero);
+      dispatch_all(a.dtype(), [&](auto tag) {
+        using T = decltype(tag);
         const T* in = a.data_ptr<T>();
         T* o = out.data_ptr<T>();
         std::int64_t rows = 1;
@@ -370,9 +344,9 @@ Tensor broadcast_to(const Tensor& a, const Shape& shape) {
   const Shape result = broadcast_shapes(a.shape(), shape, "broadcast_to");
   XGRAD_CHECK(result == shape, "broadcast_to: cannot broadcast shape {} to shape {}", a.shape(), shape);
   checked_numel(shape, "broadcast_to");
-  Tensor out = make_tensor(shape, a.dtype(), "broadcast_to");
-  dispatch_all(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
+  Tensor out = make_uninitialized(shape, a.dtype(), "broadcast_to");
+  dispatch_all(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
     detail::binary_loop(a.data_ptr<T>(), a.shape(), a.data_ptr<T>(), a.shape(), out.data_ptr<T>(), shape,
                         [](T x, T) { return x; });
   });

@@ -19,13 +19,13 @@
 #include <tuple>
 #include <vector>
 
-#include "core/indexing.hpp"
+#include "ops/indexing.hpp"
 #include "core/scalar.hpp"
 #include "core/tensor.hpp"
 
 namespace xgrad {
 
-// --- elementwise (core/ops/elementwise.cpp) ---
+// --- elementwise (ops/elementwise.cpp) ---
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
@@ -65,7 +65,7 @@ Tensor operator-(Scalar a, const Tensor& b);
 Tensor operator*(Scalar a, const Tensor& b);
 Tensor operator/(Scalar a, const Tensor& b);
 
-// --- comparisons and masks (core/ops/comparison.cpp) ---
+// --- comparisons and masks (ops/comparison.cpp) ---
 // Elementwise, broadcasting, any dtype (tensor operands of the same dtype); the
 // result is kBool and never requires grad.
 Tensor eq(const Tensor& a, const Tensor& b);
@@ -115,7 +115,7 @@ Tensor where(const Tensor& condition, Scalar a, const Tensor& b);
 // true; mask and a broadcast together. Differentiable in a.
 Tensor masked_fill(const Tensor& a, const Tensor& mask, Scalar value);
 
-// --- reductions (core/ops/reduction.cpp) ---
+// --- reductions (ops/reduction.cpp) ---
 Tensor sum(const Tensor& a);                                                          // all elements, 0-dim
 Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim = false);
 Tensor mean(const Tensor& a);
@@ -130,7 +130,7 @@ std::tuple<Tensor, Tensor> min(const Tensor& a, std::int64_t dim, bool keepdim =
 Tensor argmax(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor argmin(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false);
 
-// --- shapes (core/ops/shape_ops.cpp) ---
+// --- shapes (ops/shape_ops.cpp) ---
 // Repeats size-1 (or missing leading) dims to reach `shape`; the gradient sums back.
 Tensor broadcast_to(const Tensor& a, const Shape& shape);
 Tensor reshape(const Tensor& a, const Shape& shape);  // one dim may be -1
@@ -153,7 +153,7 @@ Tensor flip(const Tensor& a, const std::vector<std::int64_t>& dims);
 // no dims the tensor is rolled as if flattened (one shift). torch.roll.
 Tensor roll(const Tensor& a, const std::vector<std::int64_t>& shifts, const std::vector<std::int64_t>& dims = {});
 
-// --- indexing (core/ops/indexing.cpp) ---
+// --- indexing (ops/indexing.cpp) ---
 // The entries of `a` at positions `index` (kInt64, 0-D or 1-D, each in
 // [0, size(dim)) as in PyTorch) along `dim`; that dim becomes index.numel() long. Differentiable
 // in a (the backward adds the gradient back at those positions).
@@ -166,7 +166,7 @@ Tensor gather(const Tensor& a, std::int64_t dim, const Tensor& index);
 // like torch.nn.functional.pad(mode="constant"). Negative pads crop.
 Tensor pad(const Tensor& a, const std::vector<std::int64_t>& pads, double value = 0.0);
 
-// --- linear algebra (core/ops/matmul.cpp) ---
+// --- linear algebra (ops/matmul.cpp) ---
 // torch.matmul semantics: 1-D x 1-D dot, 2-D matrix product, batched with
 // broadcast batch dimensions; 1-D operands are promoted and the dim removed.
 Tensor matmul(const Tensor& a, const Tensor& b);  // floating point only
