@@ -7,6 +7,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;
@@ -17,20 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() / fmt::format("xgrad_npy_{}_{}", ::getpid(), counter++);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using TempDir = testing::TempDir;
 
 std::string write_bytes(const TempDir& dir, const std::string& name, const std::string& bytes) {
   const std::string path = dir.file(name);

@@ -16,6 +16,7 @@
 #include <xgrad.hpp>
 
 #include "support/isolated_process.hpp"
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;
@@ -26,20 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() / fmt::format("xgrad_safetensors_{}_{}", ::getpid(), counter++);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using TempDir = testing::TempDir;
 
 std::string file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

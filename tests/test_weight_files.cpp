@@ -13,6 +13,7 @@
 #include <xgrad.hpp>
 
 #include "support/child_process.hpp"
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 using namespace xgrad;
@@ -22,19 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() / fmt::format("xgrad_weights_{}_{}", ::getpid(), counter++);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using TempDir = testing::TempDir;
 
 std::string weights(const std::string& name) { return testing::fixture_path("weights/" + name); }
 
