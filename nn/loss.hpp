@@ -25,7 +25,10 @@ class MSELoss : public Module {
 
 class CrossEntropyLoss : public Module {
  public:
-  explicit CrossEntropyLoss(CrossEntropyLossOptions loss_options = {}) : options(std::move(loss_options)) {}
+  // A class weight is a buffer, as in PyTorch: in state_dict() as "weight", converted by to().
+  explicit CrossEntropyLoss(CrossEntropyLossOptions loss_options = {}) : options(std::move(loss_options)) {
+    if (options.weight.defined()) register_buffer("weight", options.weight);
+  }
   Tensor forward(const Tensor& input, const Tensor& target) {
     return functional::cross_entropy(input, target, options);
   }
@@ -36,7 +39,9 @@ class CrossEntropyLoss : public Module {
 
 class NLLLoss : public Module {
  public:
-  explicit NLLLoss(NLLLossOptions loss_options = {}) : options(std::move(loss_options)) {}
+  explicit NLLLoss(NLLLossOptions loss_options = {}) : options(std::move(loss_options)) {
+    if (options.weight.defined()) register_buffer("weight", options.weight);
+  }
   Tensor forward(const Tensor& input, const Tensor& target) { return functional::nll_loss(input, target, options); }
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   std::string type_name() const override { return "NLLLoss"; }

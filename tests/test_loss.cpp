@@ -124,3 +124,21 @@ TEST_CASE("loss modules call the functional forms") {
   CHECK_THROWS_WITH_AS(mse(ones({2, 2}), zeros({2})), doctest::Contains("mse_loss: input shape [2, 2] and target shape [2]"),
                        Error);
 }
+
+TEST_CASE("a loss module's class weight is a buffer, as in PyTorch: in state_dict and converted by to()") {
+  const Tensor logits = randn({4, 3}, {.dtype = kFloat64}), target = indices({0, 2, 1, 2});
+  nn::CrossEntropyLoss plain;
+  CHECK(plain.state_dict().empty());  // PyTorch: weight=None is no entry
+  nn::CrossEntropyLoss weighted({.weight = values({0.5, 2, 1})});
+  nn::StateDict state = weighted.state_dict();
+  REQUIRE(state.size() == 1);
+  CHECK(state[0].first == "weight");
+  CHECK(state[0].second.dtype() == kFloat32);
+  weighted.to(kFloat64);  // float64 logits now need a float64 weight
+  CHECK(weighted.options.weight.dtype() == kFloat64);
+  CHECK(weighted(logits, target).item<double>() ==
+        F::cross_entropy(logits, target, {.weight = values({0.5, 2, 1}).to(kFloat64)}).item<double>());
+  nn::NLLLoss nll({.weight = values({1, 1, 3})});
+  REQUIRE(nll.named_buffers().size() == 1);
+  CHECK(nll.named_buffers()[0].first == "weight");
+}
