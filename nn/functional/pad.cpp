@@ -3,6 +3,8 @@
 // that output position j copies; the forward gathers through it and the
 // backward scatters (adds) back through it, so the two cannot disagree.
 #include <algorithm>
+#include <cstdlib>
+#include <limits>
 #include <memory>
 #include <new>
 #include <vector>
@@ -22,12 +24,30 @@ namespace {
 
 // source[j]: the input position that output position j copies (shared by a
 // pad's forward and every backward built from it).
-using Source = std::shared_ptr<const std::vector<std::int64_t>>;
+// The table lives in malloc'd memory, so an impossible size is std::bad_alloc (an xgrad::Error
+// below) in every build: AddressSanitizer's operator new aborts instead of throwing.
+template <class T>
+struct MallocAllocator {
+  using value_type = T;
+  MallocAllocator() = default;
+  template <class U>
+  MallocAllocator(const MallocAllocator<U>&) {}
+  T* allocate(std::size_t n) {
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_alloc();
+    void* p = std::malloc(n * sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t) { std::free(p); }
+  friend bool operator==(const MallocAllocator&, const MallocAllocator&) { return true; }
+};
+using Positions = std::vector<std::int64_t, MallocAllocator<std::int64_t>>;
+using Source = std::shared_ptr<const Positions>;
 
 // The input position that output position j (of length + left + right) copies.
-std::vector<std::int64_t> source_positions(std::int64_t length, std::int64_t left, std::int64_t right,
+Positions source_positions(std::int64_t length, std::int64_t left, std::int64_t right,
                                            std::string_view mode) {
-  std::vector<std::int64_t> source(static_cast<std::size_t>(length + left + right));
+  Positions source(static_cast<std::size_t>(length + left + right));
   for (std::int64_t j = 0; j < static_cast<std::int64_t>(source.size()); ++j) {
     const std::int64_t i = j - left;  // position relative to the unpadded input
     if (mode == "reflect") {
@@ -131,7 +151,7 @@ Tensor pad1d(const Tensor& input, std::int64_t left, std::int64_t right, std::st
               left, right, input.shape(), numel);
   Source source;
   try {
-    source = std::make_shared<const std::vector<std::int64_t>>(source_positions(length, left, right, mode));
+    source = std::make_shared<const Positions>(source_positions(length, left, right, mode));
   } catch (const std::bad_alloc&) {
     fail("pad1d: out of memory for the {} source positions of {} padding ({}, {}) of input {}", out_length, mode, left,
          right, input.shape());
